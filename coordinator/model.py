@@ -1,0 +1,156 @@
+"""Plain data shared by every part of the coordinator.
+
+These types carry no behaviour beyond validation-free construction and JSON
+conversion, so the pure scheduler, the loader, the runner and the harness can
+all speak them without importing each other.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """A job's recorded status (DESIGN 4.3)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not Status.RUNNING
+
+
+class SkipCause(str, enum.Enum):
+    """Why a job was skipped: its own condition, or a need that did not succeed."""
+
+    CONDITION = "condition"
+    NEEDS = "needs"
+
+
+class Strategy(str, enum.Enum):
+    """`eager` starts a job the moment it is ready; `wave` runs levels with a barrier."""
+
+    EAGER = "eager"
+    WAVE = "wave"
+
+
+DEFAULT_KILL_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run settings from the hooks file's `coordinator:` block (CLI flags override)."""
+
+    strategy: Strategy = Strategy.EAGER
+    max_parallel: int | None = None
+    kill_grace: float = DEFAULT_KILL_GRACE
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of a hook, as declared (DESIGN 4.1).
+
+    `skip` and `only` are a bool, or the name of an environment variable that
+    is tested (set and non-empty) when the job becomes ready. `line` is the
+    job's line in its source file, kept for error messages.
+    """
+
+    name: str
+    run: str
+    needs: tuple[str, ...] = ()
+    background: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = None
+    skip: bool | str = False
+    only: bool | str = True
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class HooksFile:
+    """A loaded, fully validated hooks file."""
+
+    path: Path
+    settings: Settings
+    hooks: Mapping[str, tuple[JobSpec, ...]]
+
+
+class InputError(Exception):
+    """Invalid input: reported as one `FILE:LINE: message` line, never a traceback."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.path or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Record:
+    """The meta.json record of one job (DESIGN 4.3)."""
+
+    name: str
+    status: Status
+    command: str
+    needs: list[str]
+    background: bool
+    started_at: str | None = None
+    finished_at: str | None = None
+    started_mono_ns: int | None = None
+    finished_mono_ns: int | None = None
+    exit_code: int | None = None
+    skip_cause: SkipCause | None = None
+    reason: str | None = None
+    pid: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "started_mono_ns": self.started_mono_ns,
+            "finished_mono_ns": self.finished_mono_ns,
+            "exit_code": self.exit_code,
+            "needs": list(self.needs),
+            "background": self.background,
+            "skip_cause": None if self.skip_cause is None else self.skip_cause.value,
+            "reason": self.reason,
+            "command": self.command,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        cause = data.get("skip_cause")
+        return cls(
+            name=data["name"],
+            status=Status(data["status"]),
+            command=data.get("command", ""),
+            needs=list(data.get("needs") or []),
+            background=bool(data.get("background", False)),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            started_mono_ns=data.get("started_mono_ns"),
+            finished_mono_ns=data.get("finished_mono_ns"),
+            exit_code=data.get("exit_code"),
+            skip_cause=None if cause is None else SkipCause(cause),
+            reason=data.get("reason"),
+            pid=data.get("pid"),
+        )
