@@ -1,0 +1,239 @@
+"""`python -m coordinator`: run a hook, list recorded jobs, prune old runs (DESIGN 4.4).
+
+Exit codes of `run`: 0 when every job completed or was skipped by its own
+condition, 1 when any job ended otherwise, 2 on an input error (nothing ran),
+130 on SIGINT and 143 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from coordinator.engine import JobEvent, RunError
+from coordinator.history import (
+    invocations,
+    job_rows,
+    remove,
+    select_prunable,
+)
+from coordinator.model import InputError, Record, Status, Strategy
+from coordinator.timefmt import human_ago, human_duration, parse_duration
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+GLYPHS = {
+    Status.COMPLETED: ("✓", "ok"),
+    Status.FAILED: ("✗", "FAIL"),
+    Status.TIMED_OUT: ("⏱", "TIME"),
+    Status.SKIPPED: ("⊘", "skip"),
+    Status.CANCELLED: ("⊗", "CANC"),
+    Status.RUNNING: ("…", "run"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as error:
+        print(f"coordinator: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except RunError as error:
+        print(f"coordinator: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m coordinator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the jobs of one hook")
+    run.add_argument("hooks_file", type=Path)
+    run.add_argument("--hook", required=True)
+    _state_dir_option(run)
+    run.add_argument("--invocation", help="run id (default: 16 random hex chars)")
+    run.add_argument("--worktree", help="worktree name (default: the cwd's base name)")
+    run.add_argument("--strategy", choices=[s.value for s in Strategy])
+    run.add_argument("--max-parallel", type=_positive_int, metavar="N")
+    run.set_defaults(func=_cmd_run)
+
+    jobs = commands.add_parser("jobs", help="list recorded jobs")
+    _state_dir_option(jobs)
+    jobs.add_argument("--format", choices=["table", "json"], default="table")
+    jobs.set_defaults(func=_cmd_jobs)
+
+    prune = commands.add_parser("prune", help="delete old invocation directories")
+    _state_dir_option(prune)
+    prune.add_argument("--older-than", required=True, type=_duration, metavar="DURATION")
+    prune.add_argument("--keep-last", type=_non_negative_int, default=0, metavar="N")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    prune.set_defaults(func=_cmd_prune)
+    return parser
+
+
+def _state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(os.environ.get("COORDINATOR_STATE_DIR") or ".coordinator-state"),
+        help="default: $COORDINATOR_STATE_DIR, else .coordinator-state",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+# -- run -----------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    # Imported here so `jobs` and `prune` do not pay for the YAML loader.
+    from coordinator.api import prepare_hook
+
+    out = sys.stdout
+    run = prepare_hook(
+        args.hooks_file,
+        args.hook,
+        state_dir=args.state_dir,
+        invocation=args.invocation,
+        worktree=args.worktree,
+        strategy=None if args.strategy is None else Strategy(args.strategy),
+        max_parallel=args.max_parallel,
+        on_event=lambda event: _print_event(event, out),
+    )
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        sig = signal.Signals(signum)
+        received.append(sig)
+        run.cancel(reason=f"cancelled ({sig.name})")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNAL_EXIT}
+    try:
+        result = run.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _print_summary(result.records.values(), result.jobs_dir, out)
+    if received:
+        return _SIGNAL_EXIT[received[0]]
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _glyph(status: Status, out: TextIO) -> str:
+    fancy, plain = GLYPHS[status]
+    try:
+        fancy.encode(out.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return plain
+    return fancy
+
+
+def _print_event(event: JobEvent, out: TextIO) -> None:
+    if event.kind != "ended":
+        return
+    record = event.record
+    duration = _record_duration(record)
+    parts = [_glyph(record.status, out), record.name]
+    parts.append(human_duration(duration) if duration is not None else "-")
+    if record.status is not Status.COMPLETED:
+        parts.append(record.status.value)
+        if record.reason:
+            parts.append(f"({record.reason})")
+    print("  ".join(parts), file=out, flush=True)
+
+
+def _record_duration(record: Record) -> float | None:
+    if record.started_mono_ns is None or record.finished_mono_ns is None:
+        return None
+    return (record.finished_mono_ns - record.started_mono_ns) / 1e9
+
+
+def _print_summary(records: Iterable[Record], jobs_dir: Path, out: TextIO) -> None:
+    counts = Counter(record.status.value for record in records)
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to run"
+    total = sum(counts.values())
+    print(f"{total} job(s): {detail}. Records: {jobs_dir}", file=out, flush=True)
+
+
+# -- jobs and prune --------------------------------------------------------------
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    reference = datetime.now(timezone.utc)
+    rows = job_rows(args.state_dir)
+    if args.format == "json":
+        print(json.dumps([row.to_json(reference) for row in rows], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not rows:
+        print(f"no jobs recorded under {args.state_dir}")
+        return EXIT_OK
+    table = [("INVOCATION", "WORKTREE", "JOB", "STATUS", "STARTED", "DURATION", "EXIT")]
+    for row in rows:
+        started = row.started
+        duration = row.duration(reference)
+        code = row.record.exit_code
+        table.append(
+            (
+                row.invocation,
+                row.worktree,
+                row.record.name,
+                row.record.status.value,
+                human_ago(started, reference) if started else "-",
+                human_duration(duration) if duration is not None else "-",
+                "-" if code is None else str(code),
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    return EXIT_OK
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    reference = datetime.now(timezone.utc)
+    found = invocations(args.state_dir)
+    doomed = select_prunable(
+        found, older_than=args.older_than, keep_last=args.keep_last, reference=reference
+    )
+    verb = "would remove" if args.dry_run else "removed"
+    for invocation in doomed:
+        if not args.dry_run:
+            remove(invocation)
+        age = human_ago(invocation.last_activity, reference)
+        print(f"{verb} {invocation.name} (last activity {age})")
+    print(f"{verb} {len(doomed)} invocation(s), kept {len(found) - len(doomed)}")
+    return EXIT_OK

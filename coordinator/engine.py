@@ -1,0 +1,388 @@
+"""The run loop: the IO around the pure scheduler.
+
+One thread, one `selectors` loop. It waits on a pidfd per running job (the
+kernel wakes us the moment a job exits, with no polling delay and no thread
+per job) and on a self-pipe that `cancel()` writes to, so cancellation works
+from another thread, from an `on_event` callback and from a signal handler
+alike. Deadlines (timeouts, kill grace) become the select timeout.
+
+Like a trio nursery, a run owns its jobs: when `run()` returns or raises, no
+process of a stopped job's group is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import selectors
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from coordinator import graph
+from coordinator.conditions import condition_reason
+from coordinator.model import JobSpec, Record, Settings, SkipCause, Status
+from coordinator.runner import JobProcess, describe_exit, group_alive, signal_group, spawn
+from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
+from coordinator.store import RunDir
+from coordinator.timefmt import now
+
+DRAIN_POLL = 0.01  # seconds between checks that a stopped job's group is empty
+DRAIN_LIMIT = 2.0  # seconds after SIGKILL before we stop waiting for a group to empty
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A job started, or ended (ran, was skipped, or was cancelled before it started)."""
+
+    kind: Literal["started", "ended"]
+    record: Record
+
+
+@dataclass
+class RunResult:
+    """Every job's final record, in file order, and how the run ended."""
+
+    records: dict[str, Record]
+    jobs_dir: Path
+    invocation: str
+    worktree: str
+    cancelled: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when every job completed or was skipped by its own condition."""
+        return all(
+            r.status is Status.COMPLETED or r.skip_cause is SkipCause.CONDITION
+            for r in self.records.values()
+        )
+
+
+class RunError(Exception):
+    """The run could not be carried out: its records could not be written."""
+
+
+class Run:
+    """One invocation of a list of jobs. Build it, then call `run()` once."""
+
+    def __init__(
+        self,
+        jobs: Sequence[JobSpec],
+        *,
+        state_dir: str | Path,
+        settings: Settings | None = None,
+        invocation: str | None = None,
+        worktree: str | None = None,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        on_event: Callable[[JobEvent], None] | None = None,
+    ) -> None:
+        graph.validate_graph(jobs)
+        promoted_jobs, self._promoted = graph.promote(jobs)
+        self._jobs = {job.name: job for job in promoted_jobs}
+        self._cwd = Path(cwd) if cwd is not None else Path.cwd()
+        self.invocation = invocation or secrets.token_hex(8)
+        self.worktree = worktree or self._cwd.resolve().name or "root"
+        self._dir = RunDir.at(Path(state_dir), self.invocation, self.worktree)
+        self._env: Mapping[str, str] = os.environ if env is None else env
+        self._settings = settings = settings or Settings()
+        self._on_event = on_event
+        self._scheduler = Scheduler(
+            promoted_jobs,
+            strategy=settings.strategy,
+            max_parallel=settings.max_parallel,
+            condition=lambda job: condition_reason(job, self._env),
+        )
+        self._records: dict[str, Record] = {}
+        self._procs: dict[str, JobProcess] = {}
+        self._requests: deque[tuple[str | None, str]] = deque()
+        self._lock = threading.Lock()
+        self._wake_w: int | None = None
+        self._cancelled = False
+        self._store_error: OSError | None = None
+        self._ran = False
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self._dir.path
+
+    # -- public control ------------------------------------------------------
+
+    def cancel(self, job: str | None = None, reason: str = "cancelled") -> None:
+        """Cancel one job by name, or everything. Safe from any thread or a signal handler."""
+        if job is not None and job not in self._jobs:
+            raise KeyError(f"no job named {job!r}")
+        self._requests.append((job, reason))
+        self._wake()
+
+    def run(self) -> RunResult:
+        """Run every job to its end; returns the final records."""
+        if self._ran:
+            raise RuntimeError("a Run can only be run once")
+        self._ran = True
+        try:
+            self._dir.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunError(f"cannot create {self._dir.path}: {error.strerror}") from error
+        selector = selectors.DefaultSelector()
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        selector.register(wake_r, selectors.EVENT_READ)
+        with self._lock:
+            self._wake_w = wake_w
+        self._selector = selector
+        try:
+            self._carry_out(self._scheduler.start())
+            while not self._scheduler.finished:
+                self._tick(wake_r)
+        finally:
+            self._abandon()
+            with self._lock:
+                self._wake_w = None
+            selector.close()
+            os.close(wake_r)
+            os.close(wake_w)
+        if self._store_error is not None:
+            raise RunError(
+                f"cannot write job records under {self._dir.path}: "
+                f"{self._store_error.strerror or self._store_error}; the run was cancelled"
+            )
+        return RunResult(
+            records={name: self._records[name] for name in self._jobs},
+            jobs_dir=self._dir.path,
+            invocation=self.invocation,
+            worktree=self.worktree,
+            cancelled=self._cancelled,
+        )
+
+    # -- the loop ------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._wake_w is None:
+                return
+            with contextlib.suppress(BlockingIOError):  # full: the loop wakes anyway
+                os.write(self._wake_w, b"\0")
+
+    def _tick(self, wake_r: int) -> None:
+        for key, _ in self._selector.select(self._next_timeout()):
+            if key.fd == wake_r:
+                try:
+                    while os.read(wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+        self._reap()
+        self._handle_requests()
+        self._check_deadlines()
+
+    def _next_timeout(self) -> float | None:
+        if self._requests:
+            return 0
+        moments = []
+        for proc in self._procs.values():
+            if proc.stopping is not None and proc.exit_code is not None:
+                moments.append(time.monotonic() + DRAIN_POLL)
+            for moment in (proc.deadline, proc.kill_at if proc.kill_sent_at is None else None):
+                if moment is not None:
+                    moments.append(moment)
+        if not moments:
+            return None
+        return max(0.0, min(moments) - time.monotonic())
+
+    def _handle_requests(self) -> None:
+        while self._requests:
+            name, reason = self._requests.popleft()
+            if name is None:
+                self._cancelled = True
+                for proc in self._procs.values():
+                    self._stop(proc, Status.CANCELLED, reason)
+                self._carry_out(self._scheduler.cancel())
+            elif name in self._procs:
+                self._stop(self._procs[name], Status.CANCELLED, reason)
+            else:
+                self._carry_out(self._scheduler.cancel(name))
+
+    def _check_deadlines(self) -> None:
+        moment = time.monotonic()
+        for proc in self._procs.values():
+            if proc.stopping is None and proc.deadline is not None and moment >= proc.deadline:
+                timeout = self._jobs[proc.name].timeout
+                self._stop(proc, Status.TIMED_OUT, f"timed out after {timeout:g}s")
+            if proc.kill_at is not None and proc.kill_sent_at is None and moment >= proc.kill_at:
+                signal_group(proc.pgid, signal.SIGKILL)
+                proc.kill_sent_at = moment
+
+    def _stop(self, proc: JobProcess, status: Status, reason: str) -> None:
+        """Begin the escalation: SIGTERM to the group now, SIGKILL after the grace."""
+        if proc.stopping is not None:
+            return
+        proc.stopping = status
+        proc.stop_reason = reason
+        signal_group(proc.pgid, signal.SIGTERM)
+        proc.kill_at = time.monotonic() + self._settings.kill_grace
+
+    def _reap(self) -> None:
+        for proc in list(self._procs.values()):
+            if proc.exit_code is None:
+                code = proc.popen.poll()
+                if code is None:
+                    continue
+                proc.exit_code = code
+                self._unwatch(proc)
+            if proc.stopping is not None and group_alive(proc.pgid):
+                waited = proc.kill_sent_at is not None
+                if not waited or time.monotonic() - proc.kill_sent_at < DRAIN_LIMIT:
+                    continue
+            self._finish(proc)
+
+    # -- starting and ending jobs -------------------------------------------
+
+    def _carry_out(self, actions: Sequence[Action]) -> None:
+        queue = deque(actions)
+        while queue:
+            action = queue.popleft()
+            if isinstance(action, Start):
+                queue.extend(self._start(self._jobs[action.name]))
+            elif isinstance(action, Skip):
+                self._end_unstarted(action.name, Status.SKIPPED, action.reason, action.cause)
+            elif isinstance(action, Cancel):
+                self._end_unstarted(action.name, Status.CANCELLED, action.reason, None)
+
+    def _start(self, job: JobSpec) -> list[Action]:
+        """Start `job`; if it cannot start, record it failed and return what follows."""
+        cwd = self._cwd / job.cwd if job.cwd else self._cwd
+        problem = None
+        try:
+            log_path = self._dir.prepare(job.name) / "output.log"
+        except OSError as error:
+            self._store_failed(error)
+            problem = f"cannot start: cannot create its log: {error.strerror}"
+        if problem is None and not cwd.is_dir():
+            problem = f"cannot start: cwd '{job.cwd}' does not exist"
+        if problem is None:
+            started_at, started_mono = now()
+            try:
+                popen = spawn(job.run, cwd=cwd, env={**self._env, **job.env}, log_path=log_path)
+            except OSError as error:
+                problem = f"cannot start: {error.strerror or error}"
+        if problem is not None:
+            self._save(self._record(job, Status.FAILED, reason=problem), "ended")
+            return self._scheduler.job_ended(job.name, Status.FAILED)
+        deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        proc = JobProcess(job.name, popen, deadline, started_at, started_mono)
+        self._watch(proc)
+        self._procs[job.name] = proc
+        self._save(self._record(job, Status.RUNNING, proc=proc), "started")
+        return []
+
+    def _finish(self, proc: JobProcess) -> None:
+        finished_at, finished_mono = now()
+        del self._procs[proc.name]
+        code = proc.exit_code
+        if proc.stopping is not None:
+            status, reason = proc.stopping, proc.stop_reason
+        elif code == 0:
+            status, reason = Status.COMPLETED, None
+        else:
+            status, reason = Status.FAILED, describe_exit(code) if code is not None else None
+        job = self._jobs[proc.name]
+        record = self._record(job, status, proc=proc, reason=reason)
+        record.finished_at, record.finished_mono_ns = finished_at, finished_mono
+        record.exit_code = code
+        self._save(record, "ended")
+        self._carry_out(self._scheduler.job_ended(proc.name, status))
+
+    def _end_unstarted(
+        self, name: str, status: Status, reason: str, cause: SkipCause | None
+    ) -> None:
+        record = self._record(self._jobs[name], status, reason=reason)
+        record.skip_cause = cause
+        self._save(record, "ended")
+
+    def _record(
+        self,
+        job: JobSpec,
+        status: Status,
+        *,
+        proc: JobProcess | None = None,
+        reason: str | None = None,
+    ) -> Record:
+        reasons = [text for text in (self._promoted.get(job.name), reason) if text]
+        return Record(
+            name=job.name,
+            status=status,
+            command=job.run,
+            needs=list(job.needs),
+            background=job.background,
+            started_at=proc.started_at if proc else None,
+            started_mono_ns=proc.started_mono_ns if proc else None,
+            pid=proc.popen.pid if proc else None,
+            reason="; ".join(reasons) or None,
+        )
+
+    def _save(self, record: Record, kind: Literal["started", "ended"]) -> None:
+        self._records[record.name] = record
+        try:
+            self._dir.write(record)
+        except OSError as error:
+            self._store_failed(error)
+        if self._on_event is not None:
+            self._on_event(JobEvent(kind, record))
+
+    def _store_failed(self, error: OSError) -> None:
+        """Records can no longer be written: stop everything rather than run blind."""
+        if self._store_error is None:
+            self._store_error = error
+            self.cancel(reason=f"cancelled: cannot write records ({error.strerror or error})")
+
+    # -- exit watching ---------------------------------------------------------
+
+    def _watch(self, proc: JobProcess) -> None:
+        """Wake the loop when `proc` exits: a pidfd where Linux has one, else a thread."""
+        if hasattr(os, "pidfd_open"):
+            proc.watch_fd = os.pidfd_open(proc.popen.pid)
+            self._selector.register(proc.watch_fd, selectors.EVENT_READ)
+        else:
+            waiter = threading.Thread(target=self._wait_then_wake, args=(proc,), daemon=True)
+            waiter.start()
+
+    def _wait_then_wake(self, proc: JobProcess) -> None:
+        proc.popen.wait()
+        self._wake()
+
+    def _unwatch(self, proc: JobProcess) -> None:
+        if proc.watch_fd is not None:
+            self._selector.unregister(proc.watch_fd)
+            os.close(proc.watch_fd)
+            proc.watch_fd = None
+
+    def _abandon(self) -> None:
+        """On any exit from `run()`: kill what is left and record it, best effort."""
+        for proc in list(self._procs.values()):
+            signal_group(proc.pgid, signal.SIGKILL)
+            proc.popen.wait()
+            self._unwatch(proc)
+            del self._procs[proc.name]
+            record = self._record(
+                self._jobs[proc.name], Status.CANCELLED, proc=proc, reason="coordinator stopped"
+            )
+            record.finished_at, record.finished_mono_ns = now()
+            record.exit_code = proc.popen.returncode
+            self._records[proc.name] = record
+            self._write_quietly(record)
+        for name in self._scheduler.pending():
+            record = self._record(self._jobs[name], Status.CANCELLED, reason="coordinator stopped")
+            self._records[name] = record
+            self._write_quietly(record)
+
+    def _write_quietly(self, record: Record) -> None:
+        with contextlib.suppress(OSError):  # already failing: keep killing and recording
+            self._dir.write(record)

@@ -1,0 +1,119 @@
+"""Where job records live, and how they are written so no reader sees half a file.
+
+Layout (DESIGN 4.3): `<state_dir>/jobs/<invocation>/<worktree>/<job-dir>/`
+holding `meta.json` and `output.log`. Every write goes to a temp file in the
+same directory and is renamed over `meta.json`: rename is atomic on POSIX, so
+a concurrent reader sees the old record or the new one, never a mix. We do
+not fsync: the contract is about readers during the run, not about surviving
+a power cut, and an fsync per record would dominate dependent-start latency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+
+from coordinator.model import Record
+
+META = "meta.json"
+LOG = "output.log"
+_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+_PLAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_MAX_COMPONENT = 200  # well under NAME_MAX (255 bytes) on every common filesystem
+
+
+def dir_name(name: str) -> str:
+    """A directory name for a job (or worktree) name that cannot collide.
+
+    Safe names are used as they are. Any other name is written as `%` plus a
+    percent-encoding of its UTF-8 bytes (injective, and `%` never starts a
+    safe name); one whose encoding is too long for a file name becomes `#`
+    plus its SHA-256. Readers key records by the `name` field, not this.
+    """
+    if _SAFE.fullmatch(name) and name not in (".", "..") and len(name) <= _MAX_COMPONENT:
+        return name
+    encoded = "".join(
+        chr(byte) if chr(byte) in _PLAIN_CHARS else f"%{byte:02X}" for byte in name.encode()
+    )
+    if len(encoded) + 1 <= _MAX_COMPONENT:
+        return "%" + encoded
+    return "#" + sha256(name.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The directory of one invocation in one worktree."""
+
+    path: Path
+
+    @classmethod
+    def at(cls, state_dir: Path, invocation: str, worktree: str) -> RunDir:
+        return cls(Path(state_dir) / "jobs" / dir_name(invocation) / dir_name(worktree))
+
+    def job_dir(self, name: str) -> Path:
+        return self.path / dir_name(name)
+
+    def log_path(self, name: str) -> Path:
+        return self.job_dir(name) / LOG
+
+    def prepare(self, name: str) -> Path:
+        """Create the job's directory; returns it."""
+        directory = self.job_dir(name)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def write(self, record: Record) -> None:
+        """Write `record` atomically (temp file in the same dir, then rename)."""
+        directory = self.prepare(record.name)
+        data = json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=".meta-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+            os.replace(tmp, directory / META)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self) -> dict[str, Record]:
+        """Every record of this run, keyed by job name."""
+        return read_records(self.path)
+
+
+def read_records(run_dir: Path) -> dict[str, Record]:
+    """Read every `*/meta.json` under one invocation/worktree directory."""
+    records: dict[str, Record] = {}
+    for meta in sorted(Path(run_dir).glob(f"*/{META}")):
+        record = Record.from_json(json.loads(meta.read_text(encoding="utf-8")))
+        records[record.name] = record
+    return records
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One invocation/worktree directory found under a state dir."""
+
+    invocation: str
+    worktree: str
+    path: Path
+    records: dict[str, Record]
+
+
+def iter_runs(state_dir: Path) -> Iterator[RunListing]:
+    """Every recorded run under `state_dir`; unreadable records are skipped."""
+    jobs = Path(state_dir) / "jobs"
+    if not jobs.is_dir():
+        return
+    for invocation in sorted(p for p in jobs.iterdir() if p.is_dir()):
+        for worktree in sorted(p for p in invocation.iterdir() if p.is_dir()):
+            try:
+                records = read_records(worktree)
+            except (OSError, ValueError, KeyError):
+                continue
+            yield RunListing(invocation.name, worktree.name, worktree, records)

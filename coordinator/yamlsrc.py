@@ -1,0 +1,225 @@
+"""YAML input that remembers where every value came from.
+
+Bad input must be reported as `FILE:LINE: problem`, but PyYAML's plain
+loaders throw line numbers away once the values are built, and they silently
+keep the last of two equal keys. This module composes the node tree with
+`yaml.SafeLoader` (so the scalar semantics are exactly safe_load's), refuses
+duplicate keys, and builds `LineMap`/`LineList` containers that keep the line
+of each mapping, key and item. The hooks-file loader and the scenario harness
+both build their validation on it; every problem is an `InputError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from coordinator.model import InputError
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_NULL_TAG = "tag:yaml.org,2002:null"
+
+
+class LineMap(dict[Any, Any]):
+    """A mapping from YAML, with the 1-based line of itself and of each key."""
+
+    def __init__(self, line: int = 1) -> None:
+        super().__init__()
+        self.line = line
+        self._key_lines: dict[Any, int] = {}
+        self._texts: dict[Any, str] = {}
+
+    def key_line(self, key: Any) -> int:
+        """The line of `key`, or of the mapping itself when the key is absent.
+
+        The fallback lets a "missing key" message point at the mapping.
+        """
+        return self._key_lines.get(key, self.line)
+
+    def value_text(self, key: Any) -> str | None:
+        """The source text of a scalar value (`3.10` stays "3.10"), None for non-scalars.
+
+        Values that are taken "as their text" must not go through float().
+        """
+        return self._texts.get(key)
+
+
+class LineList(list[Any]):
+    """A sequence from YAML, with the 1-based line of itself and of each item."""
+
+    def __init__(self, line: int = 1) -> None:
+        super().__init__()
+        self.line = line
+        self._item_lines: list[int] = []
+
+    def item_line(self, index: int) -> int:
+        return self._item_lines[index]
+
+
+def describe(value: Any) -> str:
+    """Name a value's type for a message, e.g. `got boolean true`, `got a list`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} value"
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """A ` (did you mean 'x'?)` suffix when `word` is close to one of `choices`, else ''."""
+    if not isinstance(word, str):
+        return ""
+    matches = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def read_source(path: Path) -> str:
+    """Read a UTF-8 text file (a leading BOM is dropped); any failure is an InputError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # exc.object is what the codec saw (without a BOM); a BOM holds no newline.
+        raw: bytes = exc.object
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - line_start + 1
+        message = f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at column {column}"
+        raise InputError(message, path=path, line=line) from None
+
+
+def parse_yaml(text: str, path: str) -> Any:
+    """Parse one YAML document into plain values, LineMap and LineList.
+
+    Raises InputError for a syntax error, a duplicate key, a tag the safe
+    loader does not know, nesting too deep to compose, or an empty document.
+    """
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, path) from None
+    try:
+        node = loader.get_single_node()
+        if node is None or _is_empty(node):
+            raise InputError("file is empty", path=path, line=1)
+        _refuse_duplicate_keys(loader, node, path)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise _marked_error(exc, path) from None
+    except RecursionError:
+        raise InputError("YAML nesting is too deep", path=path) from None
+    finally:
+        loader.dispose()
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences are LineMap and LineList."""
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[LineMap]:
+    data = LineMap(_line(node))
+    yield data  # yielded first, filled after: aliases may refer back to it
+    loader.flatten_mapping(node)  # resolves `<<` merges; later pairs win
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        data[key] = loader.construct_object(value_node)
+        data._key_lines[key] = _line(key_node)
+        if isinstance(value_node, ScalarNode):
+            data._texts[key] = value_node.value
+        else:
+            data._texts.pop(key, None)
+
+
+def _construct_seq(loader: _Loader, node: SequenceNode) -> Iterator[LineList]:
+    data = LineList(_line(node))
+    yield data
+    data.extend(loader.construct_object(child) for child in node.value)
+    data._item_lines = [_line(child) for child in node.value]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def _is_empty(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG and node.value == ""
+
+
+def _refuse_duplicate_keys(loader: _Loader, root: Node, path: str) -> None:
+    """Check every mapping's own keys before construction merges them away.
+
+    Keys are compared by their constructed value, so `1` and `0x1`, or `a`
+    and `"a"`, are the same key, as they would be in the resulting dict.
+    Aliases can make the node graph cyclic, hence the visited set.
+    """
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, MappingNode):
+            keys: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                stack.append(value_node)
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                if not isinstance(key_node, ScalarNode):
+                    raise InputError(
+                        "a mapping key must be a plain value, not a list or mapping",
+                        path=path,
+                        line=_line(key_node),
+                    )
+                key = loader.construct_object(key_node)
+                if key in keys:
+                    raise InputError(
+                        f"duplicate key {key!r} (first at line {keys[key]})",
+                        path=path,
+                        line=_line(key_node),
+                    )
+                keys[key] = _line(key_node)
+
+
+def _marked_error(exc: yaml.MarkedYAMLError, path: str) -> InputError:
+    """One line from PyYAML's multi-line report: context, problem, problem line."""
+    mark = exc.problem_mark or exc.context_mark
+    line = None if mark is None else mark.line + 1
+    parts = []
+    if exc.context:
+        where = exc.context
+        if exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            where += f" (line {exc.context_mark.line + 1})"
+        parts.append(where)
+    if exc.problem:
+        parts.append(exc.problem)
+    return InputError("invalid YAML: " + ", ".join(parts), path=path, line=line)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, path: str) -> InputError:
+    line = text.count("\n", 0, exc.position) + 1
+    return InputError(
+        f"invalid YAML: character #x{exc.character:04x} is not allowed", path=path, line=line
+    )
