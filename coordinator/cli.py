@@ -8,6 +8,7 @@ condition, 1 when any job ended otherwise, 2 on an input error (nothing ran),
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -122,7 +123,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Imported here so `jobs` and `prune` do not pay for the YAML loader.
     from coordinator.api import prepare_hook
 
-    out = sys.stdout
+    console = Console(sys.stdout)
     run = prepare_hook(
         args.hooks_file,
         args.hook,
@@ -131,8 +132,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         worktree=args.worktree,
         strategy=None if args.strategy is None else Strategy(args.strategy),
         max_parallel=args.max_parallel,
-        on_event=lambda event: _print_event(event, out),
+        on_event=console.job_ended,
     )
+    console.width = max((len(name) for name in run.job_names), default=0)
     received: list[signal.Signals] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -146,46 +148,71 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    _print_summary(result.records.values(), result.jobs_dir, out)
+    console.summary(result.records.values(), result.jobs_dir)
     if received:
         return _SIGNAL_EXIT[received[0]]
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _glyph(status: Status, out: TextIO) -> str:
-    fancy, plain = GLYPHS[status]
-    try:
-        fancy.encode(out.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):
-        return plain
-    return fancy
+class Console:
+    """Progress lines for `run`: one per ended job, then a summary.
 
+    A closed stdout (`... | head -1`) must not stop the jobs: on a broken pipe
+    it stops printing and points stdout at /dev/null, so the run goes on and
+    Python's final flush does not fail either.
+    """
 
-def _print_event(event: JobEvent, out: TextIO) -> None:
-    if event.kind != "ended":
-        return
-    record = event.record
-    duration = _record_duration(record)
-    parts = [_glyph(record.status, out), record.name]
-    parts.append(human_duration(duration) if duration is not None else "-")
-    if record.status is not Status.COMPLETED:
-        parts.append(record.status.value)
-        if record.reason:
-            parts.append(f"({record.reason})")
-    print("  ".join(parts), file=out, flush=True)
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.width = 0  # name column width, set once the jobs are known
+        self._closed = False
+
+    def job_ended(self, event: JobEvent) -> None:
+        if event.kind != "ended":
+            return
+        record = event.record
+        duration = _record_duration(record)
+        parts = [
+            self._glyph(record.status),
+            record.name.ljust(self.width),
+            (human_duration(duration) if duration is not None else "-").rjust(7),
+        ]
+        if record.status is not Status.COMPLETED:
+            parts.append(record.status.value)
+            if record.reason:
+                parts.append(f"({record.reason})")
+        self._print(" ".join(parts).rstrip())
+
+    def summary(self, records: Iterable[Record], jobs_dir: Path) -> None:
+        counts = Counter(record.status.value for record in records)
+        detail = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to run"
+        self._print(f"{sum(counts.values())} job(s): {detail}. Records: {jobs_dir}")
+
+    def _glyph(self, status: Status) -> str:
+        fancy, plain = GLYPHS[status]
+        try:
+            fancy.encode(self.out.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            return plain
+        return fancy
+
+    def _print(self, line: str) -> None:
+        if self._closed:
+            return
+        try:
+            print(line, file=self.out, flush=True)
+        except BrokenPipeError:
+            self._closed = True
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.out.fileno())
+                os.close(devnull)
 
 
 def _record_duration(record: Record) -> float | None:
     if record.started_mono_ns is None or record.finished_mono_ns is None:
         return None
     return (record.finished_mono_ns - record.started_mono_ns) / 1e9
-
-
-def _print_summary(records: Iterable[Record], jobs_dir: Path, out: TextIO) -> None:
-    counts = Counter(record.status.value for record in records)
-    detail = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to run"
-    total = sum(counts.values())
-    print(f"{total} job(s): {detail}. Records: {jobs_dir}", file=out, flush=True)
 
 
 # -- jobs and prune --------------------------------------------------------------

@@ -100,9 +100,10 @@ class Run:
             condition=lambda job: condition_reason(job, self._env),
         )
         self._records: dict[str, Record] = {}
+        self._unsaved: list[tuple[Record, Literal["started", "ended"]]] = []
         self._procs: dict[str, JobProcess] = {}
         self._requests: deque[tuple[str | None, str]] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a signal handler may cancel() inside
         self._wake_w: int | None = None
         self._cancelled = False
         self._store_error: OSError | None = None
@@ -111,6 +112,11 @@ class Run:
     @property
     def jobs_dir(self) -> Path:
         return self._dir.path
+
+    @property
+    def job_names(self) -> list[str]:
+        """The job names, in file order."""
+        return list(self._jobs)
 
     # -- public control ------------------------------------------------------
 
@@ -139,9 +145,12 @@ class Run:
             self._wake_w = wake_w
         self._selector = selector
         try:
+            self._handle_requests()  # a cancel() before run() means nothing starts
             self._carry_out(self._scheduler.start())
+            self._flush()
             while not self._scheduler.finished:
                 self._tick(wake_r)
+                self._flush()
         finally:
             self._abandon()
             with self._lock:
@@ -329,13 +338,26 @@ class Run:
         )
 
     def _save(self, record: Record, kind: Literal["started", "ended"]) -> None:
+        """Queue a record; `_flush` writes it once the jobs it unblocks have started.
+
+        A job's end and its dependents' start are decided in one step, so the
+        dependents are spawned before the (slow, disk-bound) record writes:
+        the dependent-start latency is not paid in file system calls. The
+        writes keep their order, so a reader never sees a dependent running
+        while its need still looks unfinished.
+        """
         self._records[record.name] = record
-        try:
-            self._dir.write(record)
-        except OSError as error:
-            self._store_failed(error)
-        if self._on_event is not None:
-            self._on_event(JobEvent(kind, record))
+        self._unsaved.append((record, kind))
+
+    def _flush(self) -> None:
+        while self._unsaved:
+            record, kind = self._unsaved.pop(0)
+            try:
+                self._dir.write(record)
+            except OSError as error:
+                self._store_failed(error)
+            if self._on_event is not None:
+                self._on_event(JobEvent(kind, record))
 
     def _store_failed(self, error: OSError) -> None:
         """Records can no longer be written: stop everything rather than run blind."""
@@ -366,6 +388,9 @@ class Run:
 
     def _abandon(self) -> None:
         """On any exit from `run()`: kill what is left and record it, best effort."""
+        for record, _ in self._unsaved:
+            self._write_quietly(record)
+        self._unsaved.clear()
         for proc in list(self._procs.values()):
             signal_group(proc.pgid, signal.SIGKILL)
             proc.popen.wait()

@@ -90,11 +90,15 @@ def invocations(state_dir: Path) -> list[Invocation]:
 def select_prunable(
     found: list[Invocation], *, older_than: float, keep_last: int, reference: datetime
 ) -> list[Invocation]:
-    """Invocations older than `older_than` seconds, sparing the `keep_last` newest."""
+    """Invocations older than `older_than` seconds, sparing the `keep_last` newest.
+
+    An invocation with a job still recorded `running` is never chosen: a long
+    job started long ago may still be writing there.
+    """
     return [
         inv
         for inv in found[keep_last:]
-        if (reference - inv.last_activity).total_seconds() > older_than
+        if not inv.running and (reference - inv.last_activity).total_seconds() > older_than
     ]
 
 

@@ -46,11 +46,12 @@ def dir_name(name: str) -> str:
     return "#" + sha256(name.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
 class RunDir:
-    """The directory of one invocation in one worktree."""
+    """The directory of one invocation in one worktree, written by one coordinator."""
 
-    path: Path
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._made: set[str] = set()  # job dirs known to exist: one mkdir per job
 
     @classmethod
     def at(cls, state_dir: Path, invocation: str, worktree: str) -> RunDir:
@@ -65,7 +66,9 @@ class RunDir:
     def prepare(self, name: str) -> Path:
         """Create the job's directory; returns it."""
         directory = self.job_dir(name)
-        directory.mkdir(parents=True, exist_ok=True)
+        if name not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(name)
         return directory
 
     def write(self, record: Record) -> None:
@@ -74,8 +77,10 @@ class RunDir:
         data = json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".meta-", suffix=".tmp", dir=directory)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
+            try:
+                os.write(fd, data.encode())
+            finally:
+                os.close(fd)
             os.replace(tmp, directory / META)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -86,11 +91,36 @@ class RunDir:
         return read_records(self.path)
 
 
-def read_records(run_dir: Path) -> dict[str, Record]:
-    """Read every `*/meta.json` under one invocation/worktree directory."""
+def name_of_dir(directory: str) -> str:
+    """The name a `dir_name` stands for (a hashed `#` name cannot be reversed)."""
+    if not directory.startswith("%"):
+        return directory
+    raw = bytearray()
+    index = 1
+    while index < len(directory):
+        if directory[index] == "%":
+            raw += bytes.fromhex(directory[index + 1 : index + 3])
+            index += 3
+        else:
+            raw += directory[index].encode()
+            index += 1
+    return raw.decode("utf-8", "replace")
+
+
+def read_records(run_dir: Path, *, skip_unreadable: bool = False) -> dict[str, Record]:
+    """Read every `*/meta.json` under one invocation/worktree directory.
+
+    A record that cannot be read or parsed raises, unless `skip_unreadable`:
+    listings skip it, while the harness wants to know.
+    """
     records: dict[str, Record] = {}
     for meta in sorted(Path(run_dir).glob(f"*/{META}")):
-        record = Record.from_json(json.loads(meta.read_text(encoding="utf-8")))
+        try:
+            record = Record.from_json(json.loads(meta.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            if skip_unreadable:
+                continue
+            raise
         records[record.name] = record
     return records
 
@@ -112,8 +142,7 @@ def iter_runs(state_dir: Path) -> Iterator[RunListing]:
         return
     for invocation in sorted(p for p in jobs.iterdir() if p.is_dir()):
         for worktree in sorted(p for p in invocation.iterdir() if p.is_dir()):
-            try:
-                records = read_records(worktree)
-            except (OSError, ValueError, KeyError):
-                continue
-            yield RunListing(invocation.name, worktree.name, worktree, records)
+            records = read_records(worktree, skip_unreadable=True)
+            yield RunListing(
+                name_of_dir(invocation.name), name_of_dir(worktree.name), worktree, records
+            )

@@ -38,10 +38,10 @@ def parse_duration(text: str) -> float:
 
 
 def human_duration(seconds: float) -> str:
-    """`0.12s`, `4.5s`, `3m04s`, `2h05m`: short, and precise where it matters."""
-    if seconds < 10:
+    """`0.12s`, `4.50s`, `12.3s`, `3m04s`, `2h05m`: short, and precise where it matters."""
+    if round(seconds, 2) < 10:
         return f"{seconds:.2f}s"
-    if seconds < 60:
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     if minutes < 60:

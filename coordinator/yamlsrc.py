@@ -109,9 +109,21 @@ def parse_yaml(text: str, path: str) -> Any:
 
     Raises InputError for a syntax error, a duplicate key, a tag the safe
     loader does not know, nesting too deep to compose, or an empty document.
+    libyaml parses when it is installed (about 5x faster on a large file);
+    on any error the pure-Python parser reads the text again, because its
+    messages are clearer (it names an undefined alias, a bad character...).
     """
+    if _FastLoader is _Loader:
+        return _parse(text, path, _Loader)
     try:
-        loader = _Loader(text)
+        return _parse(text, path, _FastLoader)
+    except InputError:
+        return _parse(text, path, _Loader)
+
+
+def _parse(text: str, path: str, loader_class: type[yaml.SafeLoader]) -> Any:
+    try:
+        loader = loader_class(text)
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, path) from None
     try:
@@ -120,8 +132,12 @@ def parse_yaml(text: str, path: str) -> Any:
             raise InputError("file is empty", path=path, line=1)
         _refuse_duplicate_keys(loader, node, path)
         return loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, path) from None
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(exc, path) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", path=path) from None
     except RecursionError:
         raise InputError("YAML nesting is too deep", path=path) from None
     finally:
@@ -130,6 +146,13 @@ def parse_yaml(text: str, path: str) -> Any:
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader whose mappings and sequences are LineMap and LineList."""
+
+
+class _CLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same, on libyaml's parser; only used where libyaml is installed."""
+
+
+_FastLoader: type[yaml.SafeLoader] = _CLoader if hasattr(yaml, "CSafeLoader") else _Loader
 
 
 def _line(node: Node) -> int:
@@ -157,8 +180,9 @@ def _construct_seq(loader: _Loader, node: SequenceNode) -> Iterator[LineList]:
     data._item_lines = [_line(child) for child in node.value]
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _loader_class in (_Loader, _CLoader):
+    _loader_class.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader_class.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 def _is_empty(node: Node) -> bool:
