@@ -1,0 +1,242 @@
+"""Drivers: how a scenario's hooks file gets run, in-process or by an external command.
+
+Both get the same hooks file (DESIGN 4.1) and leave records in the same
+state dir layout (4.3); the engine reads those back either way. The
+in-process driver uses `coordinator.prepare_hook` and cancels through
+`Run.cancel()`; the external one follows DESIGN 4.5: the command template is
+split into words (no shell), runs with the work dir as cwd, and is stopped
+with SIGTERM, then SIGKILL if it does not exit.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import string
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import coordinator
+from coordinator.model import InputError
+from harness.model import CancelPlan
+
+DEFAULT_COMMAND = (
+    "python -m coordinator run {hooks_file} --hook {hook} --state-dir {state_dir} "
+    "--invocation {invocation} --worktree {worktree}"
+)
+PLACEHOLDERS = ("hooks_file", "hook", "state_dir", "invocation", "worktree")
+EXIT_INPUT_ERROR = 2
+STOP_SLACK = 5.0  # seconds beyond kill_grace a coordinator gets to exit once stopped
+POLL = 0.005
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a driver needs to run one scenario."""
+
+    hooks_file: Path
+    hook: str
+    work_dir: Path
+    state_dir: Path
+    invocation: str
+    worktree: str
+    env: Mapping[str, str]  # the coordinator's whole environment
+    cancel: CancelPlan | None
+    timeout: float
+    kill_grace: float
+    scratch: Path  # where a driver may keep its own files (outside the work dir)
+
+
+@dataclass
+class DriverResult:
+    input_error: str | None = None  # the coordinator's message when it rejected the input
+    timed_out: bool = False  # stopped by the harness at the scenario timeout
+    exit_code: int | None = None  # an external coordinator's exit code
+    stderr: str = ""
+    error: str | None = None  # the run itself went wrong (crash, did not stop)
+
+
+class Driver(Protocol):
+    name: str
+
+    def run(self, request: RunRequest) -> DriverResult: ...
+
+
+class InProcessDriver:
+    """Runs the hooks file with this repository's coordinator, in a worker thread."""
+
+    name = "in-process"
+
+    def run(self, request: RunRequest) -> DriverResult:
+        trigger = _CancelTrigger(request.cancel)
+
+        def on_event(event: coordinator.JobEvent) -> None:
+            if event.kind == "started":
+                trigger.job_started(event.record.name)
+
+        try:
+            run = coordinator.prepare_hook(
+                request.hooks_file,
+                request.hook,
+                state_dir=request.state_dir,
+                invocation=request.invocation,
+                worktree=request.worktree,
+                cwd=request.work_dir,
+                env=request.env,
+                on_event=on_event,
+            )
+        except InputError as error:
+            return DriverResult(input_error=str(error))
+        trigger.cancel = run.cancel  # events only come once run() has started, below
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                run.run()
+            except BaseException as error:  # reported as the driver's error below
+                failure.append(error)
+
+        worker = threading.Thread(target=target, name="scenario-run", daemon=True)
+        worker.start()
+        worker.join(request.timeout)
+        result = DriverResult(timed_out=worker.is_alive())
+        if result.timed_out:
+            run.cancel()
+            worker.join(request.kill_grace + STOP_SLACK)
+        trigger.stop()
+        if worker.is_alive():
+            result.error = "the coordinator did not return after being cancelled"
+        elif failure:
+            result.error = f"{type(failure[0]).__name__}: {failure[0]}"
+        return result
+
+
+class ExternalDriver:
+    """Runs any coordinator through a command template (DESIGN 4.5)."""
+
+    name = "external"
+
+    def __init__(self, template: str = DEFAULT_COMMAND) -> None:
+        self.template = template
+        self.words = shlex.split(template)
+        if not self.words:
+            raise ValueError("the coordinator command template is empty")
+        for word in self.words:
+            for _, field, _, _ in string.Formatter().parse(word):
+                if field is not None and field not in PLACEHOLDERS:
+                    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+                    raise ValueError(f"unknown placeholder {{{field}}} (known: {known})")
+
+    def argv(self, request: RunRequest) -> list[str]:
+        """The command's words; a first word `python` is the interpreter running the harness."""
+        values = {
+            "hooks_file": str(request.hooks_file),
+            "hook": request.hook,
+            "state_dir": str(request.state_dir),
+            "invocation": request.invocation,
+            "worktree": request.worktree,
+        }
+        words = [word.format(**values) for word in self.words]
+        if words[0] == "python":
+            words[0] = sys.executable
+        return words
+
+    def run(self, request: RunRequest) -> DriverResult:
+        out_path, err_path = (
+            request.scratch / "coordinator.out",
+            request.scratch / "coordinator.err",
+        )
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            try:
+                process = subprocess.Popen(
+                    self.argv(request),
+                    cwd=request.work_dir,
+                    env=dict(request.env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                return DriverResult(error=f"cannot start the coordinator command: {error}")
+            timed_out = self._supervise(process, request)
+        stderr = err_path.read_text(encoding="utf-8", errors="replace")
+        result = DriverResult(timed_out=timed_out, exit_code=process.returncode, stderr=stderr)
+        if process.returncode == EXIT_INPUT_ERROR:
+            result.input_error = stderr.strip() or "(exit code 2 with nothing on stderr)"
+        elif process.returncode == -signal.SIGKILL:
+            result.error = "the coordinator did not exit after SIGTERM and was killed"
+        return result
+
+    def _supervise(self, process: subprocess.Popen[bytes], request: RunRequest) -> bool:
+        """Wait for the command, sending SIGTERM for a cancel or the timeout; True on timeout."""
+        start = time.monotonic()
+        plan = request.cancel
+        run_dir = request.state_dir / "jobs" / request.invocation / request.worktree
+        cancel_at: float | None = None
+        timed_out = False
+        kill_at: float | None = None
+        while process.poll() is None:
+            now = time.monotonic()
+            if plan is not None and cancel_at is None and _has_started(run_dir, plan.when_started):
+                cancel_at = now + plan.after
+            if cancel_at is not None and now >= cancel_at and kill_at is None:
+                process.send_signal(signal.SIGTERM)
+                kill_at = now + request.kill_grace + STOP_SLACK
+            if not timed_out and now >= start + request.timeout:
+                timed_out = True
+                process.send_signal(signal.SIGTERM)
+                kill_at = min(kill_at or float("inf"), now + request.kill_grace + STOP_SLACK)
+            if kill_at is not None and now >= kill_at:
+                process.kill()
+            time.sleep(POLL)
+        return timed_out
+
+
+def _has_started(run_dir: Path, job: str | None) -> bool:
+    """Whether the records show `job` (None: any job) started; records are keyed by `name`."""
+    for meta in run_dir.glob("*/meta.json"):
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("started_at") is not None and job in (None, data.get("name")):
+            return True
+    return False
+
+
+class _CancelTrigger:
+    """Fires `cancel` `after` seconds from the first job's start, or from a given job's start."""
+
+    def __init__(self, plan: CancelPlan | None) -> None:
+        self.plan = plan
+        self.cancel: Callable[[], None] = lambda: None
+        self.timers: list[threading.Timer] = []
+        self.lock = threading.Lock()
+        self.fired = False
+
+    def job_started(self, name: str) -> None:
+        if self.plan is not None and self.plan.when_started in (None, name):
+            self._after(self.plan.after)
+
+    def _after(self, delay: float) -> None:
+        with self.lock:
+            if self.fired:
+                return
+            self.fired = True
+            timer = threading.Timer(delay, self.cancel)
+            timer.daemon = True
+            self.timers.append(timer)
+            timer.start()
+
+    def stop(self) -> None:
+        with self.lock:
+            for timer in self.timers:
+                timer.cancel()

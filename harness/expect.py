@@ -1,0 +1,568 @@
+"""Expectations: parsing the `expect:` block and checking it against an Observation.
+
+Each expectation is one small claim with the line it was written on, so a
+failure names exactly what was expected and where. Timing claims are causal
+(`a < b`: b started at or after a finished; overlap) or relative (makespan
+against the ideal computed from the fake sleeps), never wall-clock times:
+the suite must hold on a loaded 2-core CI machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from coordinator.model import Status
+from harness.fakes import check_marker_path
+from harness.schema import SchemaError, item_line, key_line, suggest
+
+if TYPE_CHECKING:
+    from harness.model import Scenario
+    from harness.observe import Observation
+
+NONZERO = "nonzero"
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    expected: str
+    observed: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One claim about a run. Subclasses define `title` and `check`."""
+
+    line: int | None
+
+    @property
+    def title(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """The jobs whose output is worth showing when this fails."""
+        return ()
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        raise NotImplementedError
+
+
+# -- the kinds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusIs(Expectation):
+    job: str
+    status: str
+
+    @property
+    def title(self) -> str:
+        return f"status of {self.job}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.job,)
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        record = obs.records.get(self.job)
+        if record is not None and record.status.value == self.status:
+            return None
+        return Mismatch(self.status, _describe_record(obs, self.job))
+
+
+@dataclass(frozen=True)
+class ExitCodeIs(Expectation):
+    job: str
+    code: int | str | None  # an int, NONZERO, or None for "never ran"
+
+    @property
+    def title(self) -> str:
+        return f"exit code of {self.job}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.job,)
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        record = obs.records.get(self.job)
+        actual = None if record is None else record.exit_code
+        if self.code == NONZERO:
+            if actual is not None and actual != 0:
+                return None
+            return Mismatch("a non-zero exit code", _describe_record(obs, self.job))
+        if record is not None and actual == self.code:
+            return None
+        expected = "null (never ran)" if self.code is None else str(self.code)
+        return Mismatch(expected, _describe_record(obs, self.job))
+
+
+@dataclass(frozen=True)
+class FieldIs(Expectation):
+    """A plain record field: `skip_cause` or `background`."""
+
+    job: str
+    field: str
+    value: Any
+
+    @property
+    def title(self) -> str:
+        return f"{self.field} of {self.job}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.job,)
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        record = obs.records.get(self.job)
+        if record is None:
+            return Mismatch(_show(self.value), "no record")
+        actual = getattr(record, self.field)
+        actual = getattr(actual, "value", actual)  # enums compare by their text
+        if actual == self.value:
+            return None
+        return Mismatch(_show(self.value), f"{_show(actual)} ({_describe_record(obs, self.job)})")
+
+
+@dataclass(frozen=True)
+class Before(Expectation):
+    """`a < b`: b started at or after a finished (meta, monotonic clock when recorded)."""
+
+    first: str
+    then: str
+
+    @property
+    def title(self) -> str:
+        return f"order {self.first} < {self.then}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.first, self.then)
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        expected = f"{self.then} started at or after {self.first} finished"
+        first, then = obs.interval(self.first), obs.interval(self.then)
+        if first is None or first[1] is None:
+            verb = "never started" if first is None else "never finished"
+            return Mismatch(expected, f"{self.first} {verb}")
+        if then is None:
+            return Mismatch(expected, f"{self.then} never started")
+        gap = then[0] - first[1]
+        if gap >= 0:
+            return None
+        return Mismatch(
+            expected, f"{self.then} started {seconds(-gap)} before {self.first} finished"
+        )
+
+
+@dataclass(frozen=True)
+class Overlap(Expectation):
+    """Two jobs ran at the same time at some moment."""
+
+    a: str
+    b: str
+
+    @property
+    def title(self) -> str:
+        return f"overlap of {self.a} and {self.b}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        expected = f"{self.a} and {self.b} running at the same time"
+        spans = {name: obs.interval(name) for name in (self.a, self.b)}
+        for name, span in spans.items():
+            if span is None:
+                return Mismatch(expected, f"{name} never started")
+        (a0, a1), (b0, b1) = spans[self.a], spans[self.b]  # type: ignore[misc]
+        inf = float("inf")
+        if a0 < (b1 if b1 is not None else inf) and b0 < (a1 if a1 is not None else inf):
+            return None
+        early, late = (self.a, self.b) if a0 <= b0 else (self.b, self.a)
+        end, start = (a1, b0) if a0 <= b0 else (b1, a0)
+        return Mismatch(expected, f"{early} finished {seconds(start - end)} before {late} started")
+
+
+@dataclass(frozen=True)
+class MaxConcurrency(Expectation):
+    at_least: int | None
+    at_most: int | None
+
+    @property
+    def title(self) -> str:
+        return "max concurrency"
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        peak, who = peak_concurrency(obs.intervals())
+        low_ok = self.at_least is None or peak >= self.at_least
+        high_ok = self.at_most is None or peak <= self.at_most
+        if low_ok and high_ok:
+            return None
+        if self.at_least == self.at_most:
+            expected = f"exactly {self.at_least} jobs running at once at the peak"
+        elif self.at_most is None:
+            expected = f"at least {self.at_least} jobs running at once"
+        elif self.at_least is None:
+            expected = f"at most {self.at_most} jobs running at once"
+        else:
+            expected = f"between {self.at_least} and {self.at_most} jobs running at once"
+        return Mismatch(expected, f"at most {peak} at once (at the peak: {', '.join(who)})")
+
+
+@dataclass(frozen=True)
+class Marker(Expectation):
+    """A marker file is present, absent, or has exactly some content."""
+
+    path: str
+    present: bool = True
+    content: str | None = None
+
+    @property
+    def title(self) -> str:
+        if self.content is not None:
+            return f"content of marker {self.path}"
+        return f"marker {self.path} {'present' if self.present else 'absent'}"
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        assert obs.work_dir is not None
+        target = obs.work_dir / self.path
+        exists = target.is_file()
+        if self.content is not None:
+            actual = target.read_text(encoding="utf-8", errors="replace") if exists else None
+            if actual == self.content:
+                return None
+            return Mismatch(repr(self.content), "no such file" if actual is None else repr(actual))
+        if exists == self.present:
+            return None
+        if self.present:
+            return Mismatch("the file exists", "no such file")
+        return Mismatch("no such file", "the file exists")
+
+
+@dataclass(frozen=True)
+class TextContains(Expectation):
+    """The job's recorded `reason`, or its output.log, contains a text."""
+
+    job: str
+    where: str  # "reason" or "output"
+    text: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.where} of {self.job}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.job,) if self.where == "output" else ()
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        record = obs.records.get(self.job)
+        if self.where == "reason":
+            actual = None if record is None else record.reason
+        else:
+            actual = obs.outputs.get(self.job)
+        if actual is not None and self.text in actual:
+            return None
+        expected = f"contains {self.text!r}"
+        if actual is None:
+            return Mismatch(expected, "no record" if record is None else "no reason recorded")
+        return Mismatch(expected, _clip(actual))
+
+
+@dataclass(frozen=True)
+class Makespan(Expectation):
+    """First start to last finish is at most `within` x ideal + `plus` seconds."""
+
+    within: float
+    plus: float
+
+    @property
+    def title(self) -> str:
+        return "makespan"
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        ideal = ideal_makespan(scenario)
+        bound = self.within * ideal + self.plus
+        spans = obs.intervals().values()
+        ends = [end for _, end in spans if end is not None]
+        if not ends:
+            return Mismatch(f"at most {bound:.3f} s", "no job finished")
+        actual = (max(ends) - min(start for start, _ in spans)) / 1e9
+        if actual <= bound:
+            return None
+        return Mismatch(
+            f"at most {bound:.3f} s ({self.within} x ideal {ideal:.3f} s + {self.plus} s)",
+            f"{actual:.3f} s",
+        )
+
+
+@dataclass(frozen=True)
+class InputErrorIs(Expectation):
+    """The coordinator rejected the input with a message containing `text`, and nothing ran."""
+
+    text: str
+
+    @property
+    def title(self) -> str:
+        return "input error"
+
+    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+        expected = f"an input error containing {self.text!r}, and nothing run"
+        if obs.input_error is None:
+            return Mismatch(expected, f"no input error; {len(obs.records)} job record(s) written")
+        if self.text not in obs.input_error:
+            return Mismatch(expected, f"input error: {obs.input_error.strip()}")
+        ran = [name for name, witness in obs.witnesses.items() if witness.starts]
+        if obs.records or ran:
+            what = f"{len(obs.records)} record(s) written, commands started: {ran or 'none'}"
+            return Mismatch(expected, f"the input error came, but {what}")
+        return None
+
+
+# -- derived figures --------------------------------------------------------------
+
+
+def seconds(ns: float) -> str:
+    return f"{ns / 1e9:.3f} s"
+
+
+def peak_concurrency(spans: Mapping[str, tuple[int, int | None]]) -> tuple[int, list[str]]:
+    """The most jobs running at one moment, and which. Touching intervals do not overlap."""
+    events = []
+    for name, (start, end) in spans.items():
+        events.append((start, 1, name))
+        if end is not None:
+            events.append((end, 0, name))  # 0 sorts first: an end at t comes before a start at t
+    running: list[str] = []
+    best: list[str] = []
+    for _, kind, name in sorted(events):
+        if kind:
+            running.append(name)
+            if len(running) > len(best):
+                best = list(running)
+        else:
+            running.remove(name)
+    return len(best), best
+
+
+def ideal_makespan(scenario: Scenario) -> float:
+    """The makespan of a perfect coordinator with the scenario's strategy, from fake sleeps.
+
+    Foreground jobs (after promotion) run first, background jobs after them.
+    `eager` is bounded by the critical path of each part; `wave` by the sum of
+    the longest job of each level (the barrier). `max_parallel` is ignored, so
+    with a limit this is a lower bound.
+    """
+    jobs = {job.name: job for job in scenario.jobs}
+    foreground = {name for name, job in jobs.items() if not job.background}
+    pending = list(foreground)
+    while pending:  # promotion: whatever a foreground job needs is foreground too
+        for need in jobs[pending.pop()].needs:
+            if need in jobs and need not in foreground:
+                foreground.add(need)
+                pending.append(need)
+    total = 0.0
+    for part in (foreground, set(jobs) - foreground):
+        total += _part_span(jobs, part, wave=scenario.strategy == "wave")
+    return total
+
+
+def _part_span(jobs: Mapping[str, Any], part: set[str], *, wave: bool) -> float:
+    finish: dict[str, float] = {}
+    level: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if name in finish:
+            return
+        inside = [n for n in jobs[name].needs if n in part]
+        for need in inside:
+            visit(need)
+        finish[name] = jobs[name].planned + max((finish[n] for n in inside), default=0.0)
+        level[name] = 1 + max((level[n] for n in inside), default=-1)
+
+    for name in part:
+        visit(name)
+    if not wave:
+        return max(finish.values(), default=0.0)
+    longest: dict[int, float] = {}
+    for name, depth in level.items():
+        longest[depth] = max(longest.get(depth, 0.0), jobs[name].planned)
+    return sum(longest.values())
+
+
+def _describe_record(obs: Observation, job: str) -> str:
+    record = obs.records.get(job)
+    if record is None:
+        return "no record"
+    text = record.status.value
+    if record.exit_code is not None or record.status not in (Status.SKIPPED, Status.CANCELLED):
+        text += f", exit code {record.exit_code}"
+    if record.reason:
+        text += f", reason: {record.reason}"
+    return text
+
+
+def _show(value: Any) -> str:
+    return (
+        "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
+
+
+def _clip(text: str, lines: int = 3) -> str:
+    tail = text.rstrip("\n").splitlines()[-lines:]
+    if not tail:
+        return "(empty)"
+    return " | ".join(tail)
+
+
+# -- parsing ----------------------------------------------------------------------
+
+ToSource = Callable[[int | None], int | None]
+
+
+def parse_expectations(
+    expect: Mapping[str, Any], *, jobs: Sequence[str], to_source: ToSource
+) -> tuple[Expectation, ...]:
+    """Turn a schema-valid `expect:` mapping into expectations.
+
+    Raises SchemaError (with a rendered line) for a job name that is not in
+    `jobs`, a bad marker path, or `input_error` mixed with other claims.
+    """
+    return tuple(_Parser(expect, jobs, to_source).parse())
+
+
+class _Parser:
+    def __init__(self, expect: Mapping[str, Any], jobs: Sequence[str], to_source: ToSource):
+        self.expect = expect
+        self.jobs = list(jobs)
+        self.to_source = to_source
+
+    def parse(self) -> list[Expectation]:
+        if "input_error" in self.expect and len(self.expect) > 1:
+            others = ", ".join(k for k in self.expect if k != "input_error")
+            raise SchemaError(
+                f"expect: input_error means nothing runs, so it cannot be combined with {others}",
+                key_line(self.expect, "input_error", None),
+            )
+        found: list[Expectation] = []
+        for key, value in self.expect.items():
+            line = key_line(self.expect, key, None)
+            found.extend(getattr(self, f"_{key}")(value, line))
+        return found
+
+    # helpers
+
+    def src(self, line: int | None) -> int | None:
+        return self.to_source(line)
+
+    def job(self, name: str, section: str, line: int | None) -> str:
+        if name not in self.jobs:
+            raise SchemaError(
+                f"expect.{section}: no job named {name!r}{suggest(name, self.jobs)}", line
+            )
+        return name
+
+    def per_job(self, value: Mapping[str, Any], section: str, line: int | None):
+        for name, item in value.items():
+            at = key_line(value, name, line)
+            yield self.job(name, section, at), item, at
+
+    # one method per key of `expect:`
+
+    def _status(self, value: Any, line: int | None) -> list[Expectation]:
+        if isinstance(value, str):
+            return [StatusIs(self.src(line), job, value) for job in self.jobs]
+        named = {name: status for name, status in value.items() if name != WILDCARD}
+        found = [
+            StatusIs(self.src(at), job, status)
+            for job, status, at in self.per_job(named, "status", line)
+        ]
+        if WILDCARD in value:
+            at = self.src(key_line(value, WILDCARD, line))
+            found += [StatusIs(at, j, value[WILDCARD]) for j in self.jobs if j not in named]
+        return found
+
+    def _exit_code(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return [
+            ExitCodeIs(self.src(at), job, code)
+            for job, code, at in self.per_job(value, "exit_code", line)
+        ]
+
+    def _skip_cause(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return [
+            FieldIs(self.src(at), job, "skip_cause", cause)
+            for job, cause, at in self.per_job(value, "skip_cause", line)
+        ]
+
+    def _background(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return [
+            FieldIs(self.src(at), job, "background", flag)
+            for job, flag, at in self.per_job(value, "background", line)
+        ]
+
+    def _order(self, value: list[str], line: int | None) -> list[Expectation]:
+        found: list[Expectation] = []
+        for index, chain in enumerate(value):
+            at = item_line(value, index, line)
+            names = [part.strip() for part in re.split(r"<", chain)]
+            if any(not name for name in names):
+                raise SchemaError(f"expect.order: {chain!r} is not a chain like 'a < b < c'", at)
+            names = [self.job(name, "order", at) for name in names]
+            found += [Before(self.src(at), a, b) for a, b in itertools.pairwise(names)]
+        return found
+
+    def _overlap(self, value: list[list[str]], line: int | None) -> list[Expectation]:
+        found: list[Expectation] = []
+        for index, group in enumerate(value):
+            at = item_line(value, index, line)
+            names = [self.job(name, "overlap", at) for name in group]
+            found += [
+                Overlap(self.src(at), a, b) for i, a in enumerate(names) for b in names[i + 1 :]
+            ]
+        return found
+
+    def _max_concurrency(self, value: Any, line: int | None) -> list[Expectation]:
+        if isinstance(value, int):
+            return [MaxConcurrency(self.src(line), value, value)]
+        return [MaxConcurrency(self.src(line), value.get("at_least"), value.get("at_most"))]
+
+    def _markers(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        found: list[Expectation] = []
+        for kind, items in value.items():
+            entries = items.items() if kind == "content" else ((p, None) for p in items)
+            for index, (path, content) in enumerate(entries):
+                if kind == "content":
+                    at = key_line(items, path, line)
+                else:
+                    at = item_line(items, index, line)
+                problem = check_marker_path(str(path))
+                if problem is not None:
+                    raise SchemaError(f"expect.markers.{kind}: {problem}", at)
+                text = None if content is None else str(content)
+                found.append(Marker(self.src(at), str(path), kind != "absent", text))
+        return found
+
+    def _texts(self, value: Mapping[str, Any], line: int | None, where: str) -> list[Expectation]:
+        found: list[Expectation] = []
+        for job, texts, at in self.per_job(value, where, line):
+            for text in [texts] if isinstance(texts, str) else texts:
+                found.append(TextContains(self.src(at), job, where, text))
+        return found
+
+    def _reason(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return self._texts(value, line, "reason")
+
+    def _output(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return self._texts(value, line, "output")
+
+    def _makespan(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
+        return [Makespan(self.src(line), float(value["within"]), float(value.get("plus", 0.0)))]
+
+    def _input_error(self, value: str, line: int | None) -> list[Expectation]:
+        return [InputErrorIs(self.src(line), value)]

@@ -1,0 +1,240 @@
+"""Fake actions and their compilation to one cheap POSIX sh command per job.
+
+A fake job is a list of actions (sleep, write a marker, require a marker...)
+compiled to a `run:` string, so it works under any coordinator that runs
+`sh -c` in the scenario work dir (DESIGN 4.5). Only shell builtins and a few
+coreutils (`date`, `sleep`, `mkdir`) are used: starting Python per job would
+cost ~20 ms and blur the timings we check.
+
+Every fake command appends its own witness lines to `.witness/<file>`:
+`start <ns>` first and `end <ns>` just before it exits (wall clock from
+`date +%s%N`, GNU coreutils), plus `grandchild <pid>` for each grandchild it
+starts. The harness compares them with what the coordinator recorded, so a
+coordinator cannot claim an order its processes did not follow.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+WITNESS_DIR = ".witness"
+HANG_SECONDS = 86400  # "until killed": the scenario timeout ends it long before this
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Write:
+    path: str
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class Require:
+    path: str
+
+
+@dataclass(frozen=True)
+class Exit:
+    code: int
+
+
+@dataclass(frozen=True)
+class Print:
+    text: str
+    stream: str  # "stdout" or "stderr"
+
+
+@dataclass(frozen=True)
+class Hang:
+    pass
+
+
+@dataclass(frozen=True)
+class IgnoreTerm:
+    pass
+
+
+@dataclass(frozen=True)
+class Grandchild:
+    after: float
+    path: str
+
+
+Action = Sleep | Write | Require | Exit | Print | Hang | IgnoreTerm | Grandchild
+
+_FINAL = (Exit, Hang)  # nothing after these would ever run
+
+
+def check_marker_path(path: str) -> str | None:
+    """Why `path` cannot be a marker path, or None when it is fine.
+
+    Markers must stay inside the scenario's work dir: no absolute paths, no
+    `..`, and not the harness's own witness directory.
+    """
+    if not path:
+        return "a marker path must not be empty"
+    pure = PurePosixPath(path)
+    if pure.is_absolute():
+        return f"marker path {path!r} must be relative to the work dir"
+    if ".." in pure.parts:
+        return f"marker path {path!r} must not contain '..'"
+    if not pure.parts or pure.parts == (".",):
+        return f"marker path {path!r} names the work dir itself"
+    if pure.parts[0] == WITNESS_DIR:
+        return f"marker path {path!r} is inside the harness's {WITNESS_DIR}/ directory"
+    if "\0" in path:
+        return "a marker path must not contain a NUL character"
+    return None
+
+
+def parse_action(item: Any) -> Action:
+    """One schema-valid action item as an Action; raises ValueError for a bad marker path."""
+    if item == "hang":
+        return Hang()
+    if item == "ignore_term":
+        return IgnoreTerm()
+    ((kind, value),) = item.items()
+    if kind == "sleep":
+        return Sleep(float(value))
+    if kind == "write":
+        if isinstance(value, Mapping):
+            content = value.get("content")
+            return Write(_marker(value["path"]), None if content is None else str(content))
+        return Write(_marker(value))
+    if kind == "require":
+        return Require(_marker(value))
+    if kind == "exit":
+        return Exit(int(value))
+    if kind in ("stdout", "stderr"):
+        return Print(str(value), kind)
+    if kind == "grandchild":
+        return Grandchild(float(value["after"]), _marker(value["write"]))
+    raise ValueError(f"unknown fake action {kind!r}")
+
+
+def check_sequence(actions: list[Action]) -> str | None:
+    """Why this action list is wrong (an action after `exit` or `hang`), or None."""
+    for index, action in enumerate(actions[:-1]):
+        if isinstance(action, _FINAL):
+            word = "exit" if isinstance(action, Exit) else "hang"
+            return f"action {index + 1} ({word}) never returns, so the actions after it never run"
+    return None
+
+
+def planned_seconds(actions: list[Action]) -> float | None:
+    """How long the job should take: its sleeps; None when it hangs until killed."""
+    if any(isinstance(a, Hang) for a in actions):
+        return None
+    return sum(a.seconds for a in actions if isinstance(a, Sleep))
+
+
+def witness_file(index: int, name: str) -> str:
+    """The witness file of job number `index`, relative to the work dir."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:40]
+    return f"{WITNESS_DIR}/{index:03d}-{safe}"
+
+
+def compile_actions(actions: list[Action], *, witness: str, cwd: str | None = None) -> str:
+    """The sh command for a fake job whose witness file is `witness` (relative to the work dir).
+
+    `cwd` is the job's own cwd, relative to the work dir: paths are then
+    prefixed with the way back up, so markers still land in the work dir.
+    """
+    up = "../" * len([p for p in PurePosixPath(cwd or ".").parts if p != "."])
+    w = shlex.quote(up + witness)
+    end = f"date +'end %s%N' >>{w}"
+    parts = ["set -e", f"date +'start %s%N' >>{w}"]
+    for action in actions:
+        parts.append(_compile(action, up=up, witness=w, end=end))
+    if not actions or not isinstance(actions[-1], _FINAL):
+        parts.append(end)
+    # `cmd &` already ends a command: `cmd &; next` would be a syntax error.
+    return "".join(p + (" " if p.endswith("&") else "; ") for p in parts[:-1]) + parts[-1]
+
+
+def _compile(action: Action, *, up: str, witness: str, end: str) -> str:
+    if isinstance(action, Sleep):
+        return f"sleep {_seconds(action.seconds)}"
+    if isinstance(action, Write):
+        return _write(up + action.path, action.content)
+    if isinstance(action, Require):
+        path = shlex.quote(up + action.path)
+        message = shlex.quote(f'fake: required marker "{action.path}" is missing')
+        return f"[ -e {path} ] || {{ {end}; printf '%s\\n' {message} >&2; exit 1; }}"
+    if isinstance(action, Exit):
+        return f"{end}; exit {action.code}"
+    if isinstance(action, Print):
+        redirect = " >&2" if action.stream == "stderr" else ""
+        return f"printf '%s\\n' {shlex.quote(action.text)}{redirect}"
+    if isinstance(action, Hang):
+        return f"sleep {HANG_SECONDS}"
+    if isinstance(action, IgnoreTerm):
+        return "trap '' TERM"
+    return _grandchild(action, up=up, witness=witness)
+
+
+def _write(path: str, content: str | None) -> str:
+    parent = str(PurePosixPath(path).parent)
+    target = shlex.quote(path)
+    body = f": >{target}" if content is None else f"printf '%s' {shlex.quote(content)} >{target}"
+    return body if parent in (".", "") else f"mkdir -p {shlex.quote(parent)}; {body}"
+
+
+def _grandchild(action: Grandchild, *, up: str, witness: str) -> str:
+    """A second `sh` (so `$$` is its own pid) started in the background, in the job's group.
+
+    Its stdio goes to /dev/null so it cannot hold the job's output open.
+    """
+    inner = (
+        f'echo "grandchild $$" >>{witness}; '
+        f"sleep {_seconds(action.after)}; {_write(up + action.path, None)}"
+    )
+    return f"sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &"
+
+
+def _seconds(value: float) -> str:
+    """`0.2`, `1`, `0.00001`: never an exponent, which some `sleep`s reject."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What one fake job's process recorded about itself."""
+
+    starts: tuple[int, ...]  # wall-clock ns, one per time the command started
+    ends: tuple[int, ...]
+    grandchildren: tuple[int, ...]  # pids
+    garbage: tuple[str, ...]  # lines that are none of the above
+
+
+def parse_witness(text: str) -> Witness:
+    starts: list[int] = []
+    ends: list[int] = []
+    grandchildren: list[int] = []
+    garbage: list[str] = []
+    for line in text.splitlines():
+        kind, _, value = line.partition(" ")
+        target = {"start": starts, "end": ends, "grandchild": grandchildren}.get(kind)
+        if target is None or not value.isdigit():
+            garbage.append(line)
+        else:
+            target.append(int(value))
+    return Witness(tuple(starts), tuple(ends), tuple(grandchildren), tuple(garbage))
+
+
+def _marker(path: Any) -> str:
+    text = str(path)
+    problem = check_marker_path(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text

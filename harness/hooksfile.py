@@ -1,0 +1,79 @@
+"""Writing a scenario as a hooks file (DESIGN 4.1), and mapping its lines back.
+
+Both drivers run this file, so the in-process coordinator and an external
+one see exactly the same input. When the coordinator rejects it, the
+message names a line of the hooks file; `source_line` turns that into the
+line of the scenario file, which is where the contributor must look.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.model import HOOK, Scenario
+
+
+@dataclass(frozen=True)
+class HooksFile:
+    path: Path
+    hooks_line: int  # line of the `hooks:` key; the `coordinator:` block is above it
+    job_spans: tuple[tuple[int, int], ...]  # 1-based first and last line of each job
+
+    def source_line(self, scenario: Scenario, message: str) -> int | None:
+        """The scenario line for a coordinator message naming `<hooks file>:<line>`."""
+        match = re.search(re.escape(str(self.path)) + r":(\d+)", message)
+        if match is None:
+            return scenario.line
+        line = int(match.group(1))
+        for index, (first, last) in enumerate(self.job_spans):
+            if first <= line <= last and index < len(scenario.jobs):
+                return scenario.jobs[index].line
+        if line < self.hooks_line and scenario.settings_line is not None:
+            return scenario.settings_line
+        return scenario.line
+
+
+def hooks_document(scenario: Scenario) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    if scenario.settings or not isinstance(scenario.settings, Mapping):
+        document["coordinator"] = _plain(scenario.settings)
+    document["hooks"] = {HOOK: {"jobs": _plain(scenario.hooks_jobs)}}
+    return document
+
+
+def write_hooks_file(scenario: Scenario, path: Path) -> HooksFile:
+    text = yaml.safe_dump(
+        hooks_document(scenario), sort_keys=False, allow_unicode=True, width=1 << 20
+    )
+    path.write_text(text, encoding="utf-8")
+    root = yaml.compose(text)
+    hooks_key, hooks = _entry(root, "hooks")
+    _, jobs = _entry(_entry(hooks, HOOK)[1], "jobs")
+    spans: tuple[tuple[int, int], ...] = ()
+    if isinstance(jobs, yaml.SequenceNode):
+        spans = tuple((node.start_mark.line + 1, node.end_mark.line) for node in jobs.value)
+    return HooksFile(path, hooks_key.start_mark.line + 1, spans)
+
+
+def _entry(node: Any, key: str) -> tuple[Any, Any]:
+    """The key node and value node of `key` in a composed mapping node."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return key_node, value_node
+    return None, None
+
+
+def _plain(value: Any) -> Any:
+    """LineMap/LineList as plain dict/list: the safe dumper refuses subclasses."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
