@@ -82,6 +82,10 @@ class Scheduler:
             raise ValueError("max_parallel must be >= 1")
         self._jobs = {job.name: job for job in jobs}
         self._order = {job.name: index for index, job in enumerate(jobs)}
+        self._dependents: dict[str, list[str]] = {job.name: [] for job in jobs}
+        for job in jobs:
+            for need in job.needs:
+                self._dependents[need].append(job.name)
         self._strategy = strategy
         self._limit = max_parallel
         self._condition = condition
@@ -94,6 +98,7 @@ class Scheduler:
         self._waiting: list[tuple[int, str]] = []  # ready to start, a heap by file order
         self._running: set[str] = set()
         self._ended: dict[str, tuple[Status, SkipCause | None]] = {}
+        self._fresh: list[str] = []  # ended since the last doomed-dependents check
         self._cancelled = False
         self._started = False
 
@@ -129,7 +134,7 @@ class Scheduler:
         if not status.terminal or status is Status.SKIPPED:
             raise ValueError(f"a started job cannot end as {status.value}")
         self._running.discard(name)
-        self._ended[name] = (status, None)
+        self._end(name, status)
         actions: list[Action] = []
         if self._strategy is Strategy.EAGER:
             self._sorter.done(name)
@@ -154,7 +159,7 @@ class Scheduler:
         for target in targets:
             if target in self._ended or target in self._running:
                 continue
-            self._ended[target] = (Status.CANCELLED, None)
+            self._end(target, Status.CANCELLED)
             actions.append(Cancel(target, "cancelled before it started"))
             if target in queued and self._strategy is Strategy.EAGER:
                 self._sorter.done(target)  # graphlib passed it out; it has ended now
@@ -179,6 +184,10 @@ class Scheduler:
                 progressed = True
             if not progressed:
                 break
+        if self._strategy is Strategy.EAGER:
+            self._skip_doomed(actions)
+        else:
+            self._fresh.clear()
         self._fill_slots(actions)
 
     def _next_phase(self) -> bool:
@@ -210,16 +219,39 @@ class Scheduler:
             job = self._jobs[name]
             failed = self._unsatisfied(job.needs)
             if failed:
-                self._ended[name] = (Status.SKIPPED, SkipCause.NEEDS)
+                self._end(name, Status.SKIPPED, SkipCause.NEEDS)
                 actions.append(Skip(name, SkipCause.NEEDS, "; ".join(failed)))
             elif (reason := self._condition(job)) is not None:
-                self._ended[name] = (Status.SKIPPED, SkipCause.CONDITION)
+                self._end(name, Status.SKIPPED, SkipCause.CONDITION)
                 actions.append(Skip(name, SkipCause.CONDITION, reason))
             else:
                 heapq.heappush(self._waiting, (self._order[name], name))
                 return
         if self._strategy is Strategy.EAGER:
             self._sorter.done(name)
+
+    def _skip_doomed(self, actions: list[Action]) -> None:
+        """Eager: skip the jobs whose needs have all ended, one unsuccessfully.
+
+        graphlib reaches a job only once each of its needs is marked done, and
+        a job cancelled before it was ready cannot be marked done until graphlib
+        reaches it. Its dependents would then wait on unrelated jobs before
+        being skipped; checking the dependents of every job that ended settles
+        them at once.
+        """
+        while self._fresh:
+            for dependent in self._dependents[self._fresh.pop()]:
+                needs = self._jobs[dependent].needs
+                if dependent in self._ended or not all(n in self._ended for n in needs):
+                    continue
+                failed = self._unsatisfied(needs)
+                if failed:
+                    self._end(dependent, Status.SKIPPED, SkipCause.NEEDS)
+                    actions.append(Skip(dependent, SkipCause.NEEDS, "; ".join(failed)))
+
+    def _end(self, name: str, status: Status, cause: SkipCause | None = None) -> None:
+        self._ended[name] = (status, cause)
+        self._fresh.append(name)
 
     def _unsatisfied(self, needs: Iterable[str]) -> list[str]:
         reasons = []
