@@ -28,6 +28,7 @@ from typing import Literal
 from coordinator import graph
 from coordinator.conditions import condition_reason
 from coordinator.model import JobSpec, Record, Settings, SkipCause, Status
+from coordinator.recorder import Recorder
 from coordinator.runner import JobProcess, describe_exit, group_alive, signal_group, spawn
 from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
 from coordinator.store import RunDir
@@ -100,7 +101,6 @@ class Run:
             condition=lambda job: condition_reason(job, self._env),
         )
         self._records: dict[str, Record] = {}
-        self._unsaved: list[tuple[Record, Literal["started", "ended"]]] = []
         self._procs: dict[str, JobProcess] = {}
         self._requests: deque[tuple[str | None, str]] = deque()
         self._lock = threading.RLock()  # re-entrant: a signal handler may cancel() inside
@@ -144,13 +144,14 @@ class Run:
         with self._lock:
             self._wake_w = wake_w
         self._selector = selector
+        self._recorder = Recorder(self._dir, self._jobs)
         try:
             self._handle_requests()  # a cancel() before run() means nothing starts
             self._carry_out(self._scheduler.start())
-            self._flush()
+            self._dispatch()
             while not self._scheduler.finished:
                 self._tick(wake_r)
-                self._flush()
+                self._dispatch()
         finally:
             self._abandon()
             with self._lock:
@@ -158,6 +159,7 @@ class Run:
             selector.close()
             os.close(wake_r)
             os.close(wake_w)
+        self._dispatch()
         if self._store_error is not None:
             raise RunError(
                 f"cannot write job records under {self._dir.path}: "
@@ -181,7 +183,11 @@ class Run:
                 os.write(self._wake_w, b"\0")
 
     def _tick(self, wake_r: int) -> None:
-        for key, _ in self._selector.select(self._next_timeout()):
+        idle_work = self._recorder.has_idle_work
+        events = self._selector.select(0 if idle_work else self._next_timeout())
+        if not events and idle_work:
+            self._recorder.prepare_next()
+        for key, _ in events:
             if key.fd == wake_r:
                 try:
                     while os.read(wake_r, 4096):
@@ -338,26 +344,17 @@ class Run:
         )
 
     def _save(self, record: Record, kind: Literal["started", "ended"]) -> None:
-        """Queue a record; `_flush` writes it once the jobs it unblocks have started.
-
-        A job's end and its dependents' start are decided in one step, so the
-        dependents are spawned before the (slow, disk-bound) record writes:
-        the dependent-start latency is not paid in file system calls. The
-        writes keep their order, so a reader never sees a dependent running
-        while its need still looks unfinished.
-        """
+        """Queue a record: it is written once the jobs it unblocks have started."""
         self._records[record.name] = record
-        self._unsaved.append((record, kind))
+        self._recorder.submit(record, kind)
 
-    def _flush(self) -> None:
-        while self._unsaved:
-            record, kind = self._unsaved.pop(0)
-            try:
-                self._dir.write(record)
-            except OSError as error:
-                self._store_failed(error)
+    def _dispatch(self) -> None:
+        """Write the queued records, then run their event callbacks."""
+        for record, kind in self._recorder.flush():
             if self._on_event is not None:
                 self._on_event(JobEvent(kind, record))
+        if self._recorder.error is not None:
+            self._store_failed(self._recorder.error)
 
     def _store_failed(self, error: OSError) -> None:
         """Records can no longer be written: stop everything rather than run blind."""
@@ -388,9 +385,6 @@ class Run:
 
     def _abandon(self) -> None:
         """On any exit from `run()`: kill what is left and record it, best effort."""
-        for record, _ in self._unsaved:
-            self._write_quietly(record)
-        self._unsaved.clear()
         for proc in list(self._procs.values()):
             signal_group(proc.pgid, signal.SIGKILL)
             proc.popen.wait()
@@ -402,12 +396,9 @@ class Run:
             record.finished_at, record.finished_mono_ns = now()
             record.exit_code = proc.popen.returncode
             self._records[proc.name] = record
-            self._write_quietly(record)
+            self._recorder.submit(record, "ended")
         for name in self._scheduler.pending():
             record = self._record(self._jobs[name], Status.CANCELLED, reason="coordinator stopped")
             self._records[name] = record
-            self._write_quietly(record)
-
-    def _write_quietly(self, record: Record) -> None:
-        with contextlib.suppress(OSError):  # already failing: keep killing and recording
-            self._dir.write(record)
+            self._recorder.submit(record, "ended")
+        self._recorder.flush()  # on the way out: write, but call no more callbacks

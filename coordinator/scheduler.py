@@ -94,7 +94,8 @@ class Scheduler:
         self._phases = [phase for phase in (foreground, background) if phase]
         self._phase_index = -1
         self._sorter: TopologicalSorter[str] = TopologicalSorter()
-        self._level: list[str] = []  # wave: the current level, marked done at its barrier
+        self._level: set[str] = set()  # wave: the current level, marked done at its barrier
+        self._level_open = 0  # wave: members of the current level not yet ended
         self._waiting: list[tuple[int, str]] = []  # ready to start, a heap by file order
         self._running: set[str] = set()
         self._ended: dict[str, tuple[Status, SkipCause | None]] = {}
@@ -180,7 +181,7 @@ class Scheduler:
             progressed = self._take_ready(actions)
             if self._strategy is Strategy.WAVE and self._level_ended():
                 self._sorter.done(*self._level)
-                self._level = []
+                self._level = set()
                 progressed = True
             if not progressed:
                 break
@@ -210,7 +211,8 @@ class Scheduler:
         for name in ready:
             self._resolve(name, actions)
         if self._strategy is Strategy.WAVE:
-            self._level.extend(ready)
+            self._level.update(ready)
+            self._level_open += sum(name not in self._ended for name in ready)
         return bool(ready)
 
     def _resolve(self, name: str, actions: list[Action]) -> None:
@@ -250,6 +252,8 @@ class Scheduler:
                     actions.append(Skip(dependent, SkipCause.NEEDS, "; ".join(failed)))
 
     def _end(self, name: str, status: Status, cause: SkipCause | None = None) -> None:
+        if self._strategy is Strategy.WAVE and name in self._level:
+            self._level_open -= 1
         self._ended[name] = (status, cause)
         self._fresh.append(name)
 
@@ -263,7 +267,7 @@ class Scheduler:
         return reasons
 
     def _level_ended(self) -> bool:
-        return bool(self._level) and all(name in self._ended for name in self._level)
+        return bool(self._level) and self._level_open == 0
 
     def _fill_slots(self, actions: list[Action]) -> None:
         if self._cancelled:

@@ -450,12 +450,19 @@ def test_running_record_is_on_disk_when_the_job_starts(runner: Runner) -> None:
     seen: dict[str, dict[str, object]] = {}
 
     def on_event(event: JobEvent) -> None:
+        # Each job waits for its go-file, so what is on disk now is its running record.
         if event.kind == "started":
             path = run.jobs_dir / dir_name(event.record.name) / "meta.json"
             seen[event.record.name] = read_meta(path)
+            (runner.cwd / f"go-{event.record.name}").touch()
 
+    wait = "i=0; while [ ! -f go-{0} ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done"
     run = runner.prepare(
-        [job("a", "true"), job("b", "true", "a", background=True)], on_event=on_event
+        [
+            job("a", wait.format("a"), timeout=10),
+            job("b", wait.format("b"), "a", background=True, timeout=10),
+        ],
+        on_event=on_event,
     )
     result = run.run()
     assert set(seen) == {"a", "b"}
@@ -465,6 +472,7 @@ def test_running_record_is_on_disk_when_the_job_starts(runner: Runner) -> None:
         assert data["finished_at"] is None and data["finished_mono_ns"] is None
         assert data["exit_code"] is None
         assert data["pid"] == result.records[name].pid
+        assert result.records[name].status is Status.COMPLETED  # released by its go-file
 
 
 def test_every_job_gets_a_well_formed_record(runner: Runner) -> None:
@@ -538,7 +546,10 @@ def test_odd_job_names_get_distinct_safe_directories(runner: Runner) -> None:
 
 
 def test_a_concurrent_reader_never_sees_a_partial_record(runner: Runner) -> None:
-    jobs = [job(f"j{i:02d}", "true") for i in range(60)]
+    # Job k ends only once the reader has read (k + 1) * PER_JOB records, so thousands of
+    # reads are spread over the whole stream of writes, however loaded the machine is.
+    count, per_job = 40, 100
+    jobs = [job(f"j{k:02d}", wait_file(f"read-{k}")) for k in range(count)]
     run = runner.prepare(jobs, settings=Settings(max_parallel=4))
     stop = threading.Event()
     bad: list[str] = []
@@ -550,10 +561,13 @@ def test_a_concurrent_reader_never_sees_a_partial_record(runner: Runner) -> None
             for meta in run.jobs_dir.glob("*/meta.json"):
                 text = meta.read_text(encoding="utf-8")
                 try:
-                    json.loads(text)
+                    if set(json.loads(text)) != RECORD_FIELDS:
+                        bad.append(text)
                 except ValueError:
                     bad.append(text)
                 reads += 1
+                if reads % per_job == 0 and reads // per_job <= count:
+                    (runner.cwd / f"read-{reads // per_job - 1}").touch()
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -564,7 +578,7 @@ def test_a_concurrent_reader_never_sees_a_partial_record(runner: Runner) -> None
         thread.join()
     assert all(r.status is Status.COMPLETED for r in result.records.values())
     assert bad == []
-    assert reads > 0
+    assert reads >= count * per_job
     assert not list(run.jobs_dir.rglob("*.tmp"))
 
 
