@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coordinator.graph import promote
@@ -24,6 +24,8 @@ from coordinator.model import JobSpec, SkipCause, Status, Strategy
 from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
 
 OUTCOMES = (Status.COMPLETED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+# Mostly `completed`, so that deep chains get to run rather than all being skipped.
+DRAWN_OUTCOMES = (Status.COMPLETED,) * 3 + OUTCOMES[1:]
 # Words a needs-skip reason must use for the status of the need it names.
 STATUS_WORDS = {
     Status.FAILED: "fail",
@@ -78,15 +80,14 @@ class Sim:
     running: set[str] = field(default_factory=set)
     started: set[str] = field(default_factory=set)
     ended: dict[str, Event] = field(default_factory=dict)
-    running_log: list[frozenset[str]] = field(default_factory=list)
+    # After each call: how many events the trace had, and which jobs were running.
+    running_log: list[tuple[int, frozenset[str]]] = field(default_factory=list)
     condition_calls: list[str] = field(default_factory=list)
     cancelled_all_at: int | None = None  # index into events when cancel-all happened
     cancel_targets: set[str] = field(default_factory=set)
-    # Ready jobs already bound to be skipped, yet left unresolved after a call.
-    late: list[str] = field(default_factory=list)
+    begun: bool = False  # start() was called
 
     def __post_init__(self) -> None:
-        self.begun = False
         self.by_name = {j.name: j for j in self.jobs}
         self.index = {j.name: i for i, j in enumerate(self.jobs)}
         self.levels = wave_levels(self.jobs)
@@ -144,7 +145,7 @@ class Sim:
             if step == cancel_at:
                 self._cancel_drawn(data, cancel_all)
             name = data.draw(st.sampled_from(sorted(self.running)), label="ends")
-            status = data.draw(st.sampled_from((Status.COMPLETED,) * 3 + OUTCOMES[1:]))
+            status = data.draw(st.sampled_from(DRAWN_OUTCOMES), label="outcome")
             self.end(name, status)
             step += 1
         assert self.scheduler.finished, self._why("nothing runs, but the run is not finished")
@@ -200,7 +201,7 @@ class Sim:
                 assert isinstance(action, Cancel), self._why(f"unknown action {action!r}")
                 assert "cancel" in action.reason, self._why(f"cancel reason: {action.reason!r}")
                 self._record(Event("cancel", action.name, Status.CANCELLED, reason=action.reason))
-        self.running_log.append(frozenset(self.running))
+        self.running_log.append((len(self.events), frozenset(self.running)))
         assert self.scheduler.running == self.running, self._why("scheduler.running disagrees")
         limit = self.max_parallel
         assert limit is None or len(self.running) <= limit, self._why("max_parallel exceeded")
@@ -210,13 +211,14 @@ class Sim:
         if not self.begun:
             return actions  # before start() nothing may start, so nothing is overdue
         ready = sorted(filter(self._ready, self.by_name), key=self.index.__getitem__)
-        waiting = [n for n in ready if self._may_run(n)]
-        if waiting and (limit is None or len(self.running) < limit):
-            raise AssertionError(self._why(f"free slot, yet ready jobs wait: {waiting}"))
+        # A ready job is resolved at once unless it may run; then it only waits for a slot.
+        doomed = [n for n in ready if not self._may_run(n)]
+        assert not doomed, self._why(f"ready jobs bound to be skipped left unresolved: {doomed}")
+        if ready and (limit is None or len(self.running) < limit):
+            raise AssertionError(self._why(f"free slot, yet ready jobs wait: {ready}"))
         for name in starts:
-            earlier = [n for n in waiting if self.index[n] < self.index[name]]
+            earlier = [n for n in ready if self.index[n] < self.index[name]]
             assert not earlier, self._why(f"{name} started before earlier-in-file {earlier}")
-        self.late.extend(n for n in ready if not self._may_run(n))
         return actions
 
     def _ready(self, name: str) -> bool:
@@ -281,10 +283,14 @@ class Sim:
                 assert word in part, self._why(f"reason {part!r} does not say {need} {word}")
 
     def _why(self, problem: str) -> str:
+        """`problem`, then the trace with the running set after each call."""
+        running_after = dict(self.running_log)
         lines = [problem, "trace:"]
-        for e in self.events:
+        for count, e in enumerate(self.events, 1):
             extra = " ".join(str(x) for x in (e.status, e.cause, e.reason) if x is not None)
             lines.append(f"  {e.kind:6} {e.name} {extra}")
+            if count in running_after:
+                lines.append(f"    running: {sorted(running_after[count])}")
         return "\n".join(lines)
 
 
@@ -386,32 +392,22 @@ def test_cancel_all_mid_run_cancels_every_unstarted_job(
     sim = Sim(scenario.jobs, strategy=scenario.strategy, max_parallel=scenario.max_parallel)
     sim.play(data, cancel_at=step, cancel_all=True)
     check_run(sim)
-    if sim.cancelled_all_at is not None:
-        unstarted_then = set(sim.by_name) - {
-            e.name for e in sim.events[: sim.cancelled_all_at] if e.kind != "end"
-        }
-        cancelled = {n for n, e in sim.ended.items() if e.kind == "cancel"}
-        assert cancelled == unstarted_then
+    assert sim.cancelled_all_at is not None
+    before = sim.events[: sim.cancelled_all_at]
+    pending_then = set(sim.by_name) - {e.name for e in before if e.kind != "end"}
+    assert {n for n, e in sim.ended.items() if e.kind == "cancel"} == pending_then
 
 
-BUG_LATE_SKIP = (
-    "scheduler bug: a job cancelled before graphlib passed it out keeps its dependents "
-    "unresolved until its own needs end (see the report to the lead)"
-)
-
-
-
-@settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,  # a strict xfail must fail on every run, not only on lucky seeds
-    phases=(Phase.explicit, Phase.generate),  # shrinking a known failure costs a minute
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(cancel_one=True), data=st.data())
-def test_dependents_of_a_cancelled_job_are_resolved_at_once(
+def test_random_runs_with_an_early_single_cancel_keep_every_rule(
     scenario: Scenario, data: st.DataObject
 ) -> None:
+    """Cancelling one job early, often a pending one, while its needs may still run.
+
+    This is where a cancelled job's dependents are easiest to leave unresolved
+    (the step check `doomed` in Sim._after); the general test reaches it rarely.
+    """
     sim = Sim(
         scenario.jobs,
         strategy=scenario.strategy,
@@ -420,7 +416,6 @@ def test_dependents_of_a_cancelled_job_are_resolved_at_once(
     )
     sim.play(data, scenario.cancel_at, scenario.cancel_all)
     check_run(sim)
-    assert sim.late == [], sim._why(f"ready, bound to be skipped, left waiting: {sim.late}")
 
 
 # -- examples ------------------------------------------------------------------
@@ -533,40 +528,28 @@ def test_failed_need_wins_over_condition() -> None:
     ]
 
 
-def test_cancel_one_pending_job_skips_its_dependents() -> None:
-    sched = Scheduler([job("x"), job("p", "x"), job("q", "p")])
-    assert sched.start() == [Start("x")]
-    actions = sched.cancel("p")
-    assert actions[0] == Cancel("p", "cancelled before it started")
-    actions += sched.job_ended("x", Status.COMPLETED)
-    skips = [a for a in actions if isinstance(a, Skip)]
-    assert [(a.name, a.cause) for a in skips] == [("q", SkipCause.NEEDS)]
-    assert "need 'p'" in skips[0].reason
-    assert "cancel" in skips[0].reason
-    assert sched.finished
-
-
-
-def test_cancel_one_job_before_it_is_ready_skips_its_dependents_at_once() -> None:
-    # q's only need has ended (cancelled), so q is ready and bound to be skipped
-    # now, while x runs on; today q is resolved only once x ends.
+def test_cancel_one_pending_job_skips_its_dependents_at_once() -> None:
+    # q's only need has ended (cancelled): q is skipped now, not once x ends.
     sched = Scheduler([job("x"), job("p", "x"), job("q", "p")])
     assert sched.start() == [Start("x")]
     assert sched.cancel("p") == [
         Cancel("p", "cancelled before it started"),
         Skip("q", SkipCause.NEEDS, "need 'p' was cancelled"),
     ]
+    assert sched.job_ended("x", Status.COMPLETED) == []
+    assert sched.finished
 
 
-def test_cancel_one_queued_job_skips_its_dependents_at_once() -> None:
-    sched = Scheduler([job("a"), job("b"), job("c", "b")], max_parallel=1)
+def test_cancel_one_queued_job_skips_its_dependents_and_frees_the_phase() -> None:
+    jobs = [job("a"), job("b"), job("c", "b"), job("d", background=True)]
+    sched = Scheduler(jobs, max_parallel=1)
     assert sched.start() == [Start("a")]
-    actions = sched.cancel("b")
-    assert actions[0] == Cancel("b", "cancelled before it started")
-    assert [(a.name, a.cause) for a in actions[1:] if isinstance(a, Skip)] == [
-        ("c", SkipCause.NEEDS)
+    assert sched.cancel("b") == [
+        Cancel("b", "cancelled before it started"),
+        Skip("c", SkipCause.NEEDS, "need 'b' was cancelled"),
     ]
-    assert sched.job_ended("a", Status.COMPLETED) == []
+    assert sched.job_ended("a", Status.COMPLETED) == [Start("d")]
+    assert sched.job_ended("d", Status.COMPLETED) == []
     assert sched.finished
 
 
