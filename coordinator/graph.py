@@ -86,7 +86,8 @@ def _first_job_problem(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[
             return index, f"{label}: duplicate name (already used by the job {where})"
         for need in job.needs:
             if need == job.name:
-                return index, f"{label}: needs itself (dependency cycle: {need} -> {need})"
+                shown = _shown(need)
+                return index, f"{label}: needs itself (dependency cycle: {shown} -> {shown})"
             if need not in first:
                 others = [name for name in first if name != job.name]
                 hint = did_you_mean(need, others)
@@ -96,6 +97,14 @@ def _first_job_problem(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[
 
 def _where(job: JobSpec, index: int) -> str:
     return f"at line {job.line}" if job.line is not None else f"#{index + 1}"
+
+
+def _shown(name: str) -> str:
+    """A job name in a cycle display: as it is, or quoted and escaped if not printable.
+
+    A newline or tab in a name would split the one-line message, or hide in it.
+    """
+    return name if name.isprintable() else repr(name)
 
 
 def _find_cycle(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[int, str] | None:
@@ -112,7 +121,7 @@ def _find_cycle(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[int, st
         ring = list(reversed(exc.args[1]))[:-1]
         start = min(range(len(ring)), key=lambda i: first[ring[i]])
         ring = ring[start:] + ring[:start]
-        shown = " -> ".join([*ring, ring[0]])
+        shown = " -> ".join(_shown(name) for name in [*ring, ring[0]])
         return first[ring[0]], f"job {ring[0]!r}: dependency cycle: {shown}"
     return None
 

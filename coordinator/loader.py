@@ -153,7 +153,9 @@ class _Checker:
     def needs(self, owner: LineMap, key: str, label: str) -> tuple[str, ...]:
         value = owner[key]
         if not isinstance(value, LineList):
-            hint = f" (write needs: [{value}])" if isinstance(value, str) else ""
+            # Not for a value that would break the one-line message (a newline in it).
+            suggest = isinstance(value, str) and value.isprintable()
+            hint = f" (write needs: [{value}])" if suggest else ""
             got = describe(value)
             self.fail(
                 owner.key_line(key),

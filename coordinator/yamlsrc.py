@@ -112,13 +112,20 @@ def parse_yaml(text: str, path: str) -> Any:
     libyaml parses when it is installed (about 5x faster on a large file);
     on any error the pure-Python parser reads the text again, because its
     messages are clearer (it names an undefined alias, a bad character...).
+    It runs out of stack far sooner than libyaml, though, and cannot say
+    where: then libyaml's message, which has a line, is the clearer one.
     """
     if _FastLoader is _Loader:
         return _parse(text, path, _Loader)
     try:
         return _parse(text, path, _FastLoader)
-    except InputError:
-        return _parse(text, path, _Loader)
+    except InputError as fast_error:
+        try:
+            return _parse(text, path, _Loader)
+        except InputError as error:
+            if error.line is None and fast_error.line is not None:
+                raise fast_error from None
+            raise
 
 
 def _parse(text: str, path: str, loader_class: type[yaml.SafeLoader]) -> Any:
