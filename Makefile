@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: scenarios test lint format bench flake-check clean
+.PHONY: scenarios test lint format bench flake-check leak-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench --out docs/benchmarks.md
+
+flake-check: $(STAMP)
+	scripts/flake-check
+
+leak-check: $(STAMP)
+	$(BIN)/python scripts/leak-check
 
 clean:
 	rm -rf $(VENV) .coordinator-state build *.egg-info

@@ -115,6 +115,11 @@ def parse_yaml(text: str, path: str) -> Any:
     It runs out of stack far sooner than libyaml, though, and cannot say
     where: then libyaml's message, which has a line, is the clearer one.
     """
+    deep_line = _too_deep_line(text)
+    if deep_line is not None:
+        raise InputError(
+            f"YAML nesting is too deep (more than {MAX_NESTING} levels)", path=path, line=deep_line
+        )
     if _FastLoader is _Loader:
         return _parse(text, path, _Loader)
     try:
@@ -126,6 +131,30 @@ def parse_yaml(text: str, path: str) -> Any:
             if error.line is None and fast_error.line is not None:
                 raise fast_error from None
             raise
+
+
+# libyaml composes recursively in C: about 30,000 nested brackets (a 60 kB line)
+# overflow the C stack and kill the process, before any Python check can run.
+MAX_NESTING = 1000
+
+
+def _too_deep_line(text: str) -> int | None:
+    """The first line where the YAML may nest deeper than MAX_NESTING, or None.
+
+    Each level needs an open bracket, more indentation or a block indicator
+    (`- `, `? `, `: `) on its line, so counting those bounds the depth from
+    above; brackets inside strings can only inflate it, and no real file
+    comes near the limit.
+    """
+    flow = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        opened = line.count("[") + line.count("{")
+        indicators = line.count("- ") + line.count("? ") + line.count(": ")
+        indent = len(line) - len(line.lstrip(" "))
+        if flow + opened + indent + indicators + 1 > MAX_NESTING:
+            return number
+        flow = max(0, flow + opened - line.count("]") - line.count("}"))
+    return None
 
 
 def _parse(text: str, path: str, loader_class: type[yaml.SafeLoader]) -> Any:

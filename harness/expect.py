@@ -478,11 +478,12 @@ class _Parser:
     def _status(self, value: Any, line: int | None) -> list[Expectation]:
         if isinstance(value, str):
             return [StatusIs(self.src(line), job, value) for job in self.jobs]
-        named = {name: status for name, status in value.items() if name != WILDCARD}
-        found = [
-            StatusIs(self.src(at), job, status)
-            for job, status, at in self.per_job(named, "status", line)
-        ]
+        # Filter the names, not the mapping: a plain dict copy would lose the key lines.
+        named = [name for name in value if name != WILDCARD]
+        found = []
+        for name in named:
+            at = key_line(value, name, line)
+            found.append(StatusIs(self.src(at), self.job(name, "status", at), value[name]))
         if WILDCARD in value:
             at = self.src(key_line(value, WILDCARD, line))
             found += [StatusIs(at, j, value[WILDCARD]) for j in self.jobs if j not in named]

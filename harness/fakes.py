@@ -157,8 +157,7 @@ def compile_actions(actions: list[Action], *, witness: str, cwd: str | None = No
         parts.append(_compile(action, up=up, witness=w, end=end))
     if not actions or not isinstance(actions[-1], _FINAL):
         parts.append(end)
-    # `cmd &` already ends a command: `cmd &; next` would be a syntax error.
-    return "".join(p + (" " if p.endswith("&") else "; ") for p in parts[:-1]) + parts[-1]
+    return "; ".join(parts)
 
 
 def _compile(action: Action, *, up: str, witness: str, end: str) -> str:
@@ -190,15 +189,18 @@ def _write(path: str, content: str | None) -> str:
 
 
 def _grandchild(action: Grandchild, *, up: str, witness: str) -> str:
-    """A second `sh` (so `$$` is its own pid) started in the background, in the job's group.
+    """A second `sh` started in the background, in the job's group.
 
-    Its stdio goes to /dev/null so it cannot hold the job's output open.
+    The job itself records the grandchild's pid (`$!`) before going on, so the
+    witness names it as soon as the job has passed this action; a line the
+    grandchild wrote itself could come after the job ended, or never if it
+    was killed first. Its stdio goes to /dev/null so it cannot hold the job's
+    output open.
     """
-    inner = (
-        f'echo "grandchild $$" >>{witness}; '
-        f"sleep {_seconds(action.after)}; {_write(up + action.path, None)}"
+    inner = f"sleep {_seconds(action.after)}; {_write(up + action.path, None)}"
+    return (
+        f'sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 & echo "grandchild $!" >>{witness}'
     )
-    return f"sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &"
 
 
 def _seconds(value: float) -> str:

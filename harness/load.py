@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
-from coordinator.model import InputError
+from coordinator.graph import validate_graph
+from coordinator.model import InputError, JobSpec
 from coordinator.yamlsrc import LineMap, parse_yaml, read_source
 from harness import fakes
 from harness.expect import Makespan, parse_expectations
@@ -29,6 +30,8 @@ from harness.schema import SchemaError, item_line, key_line, scenario_validator,
 
 HEADER_KEYS = ("name", "description", "params", "matrix", "marks")
 _JINJA = re.compile(r"\{\{|\{%|\{#|^\s*#%")
+_DOCUMENT_LINE = re.compile(r"(---|\.\.\.)(\s|$)|%")  # `---`, `...`, `%YAML 1.2`
+_TOP_LEVEL_NOT_MAPPING = re.compile(r"-(\s|$)|\[")  # a file that starts with a list
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,12 @@ def load_file(path: str | Path) -> ScenarioFile:
     """Read a scenario file's header and matrix; raises InputError."""
     path = Path(path)
     display = display_path(path)
-    source = read_source(path)
+    try:
+        source = read_source(path)
+    except InputError as error:  # it names the path as given: show it as every other message
+        raise InputError(error.message, path=display, line=error.line) from None
+    if not source.strip():
+        raise InputError("file is empty", path=display, line=1)
     header = _read_header(source, display)
     validator = scenario_validator()
     for key in header:
@@ -115,11 +123,22 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
 
 
 def _read_header(source: str, display: str) -> LineMap:
-    """Parse only the header keys; other lines are blanked so line numbers stay right."""
+    """Parse only the header keys; other lines are blanked so line numbers stay right.
+
+    Document markers (`---`, `...`) and directives are kept, so a second
+    document is reported as such rather than as a duplicate header key.
+    """
     kept: list[str] = []
     inside = False
+    seen_key = False
     for number, line in enumerate(source.split("\n"), start=1):
+        if _DOCUMENT_LINE.match(line):
+            kept.append(line)
+            continue
+        if not seen_key and _TOP_LEVEL_NOT_MAPPING.match(line):
+            raise InputError("a scenario must be a mapping", path=display, line=number)
         if line[:1] not in ("", " ", "\t", "-") and not _is_comment(line):
+            seen_key = True
             key = line.split(":", 1)[0].strip().strip("'\"")
             inside = ":" in line and key in HEADER_KEYS
         if inside and _JINJA.search(line):
@@ -212,6 +231,7 @@ class _Builder:
                 self.fail("cancel has no effect when input_error is expected", line)
         else:
             jobs = self._jobs(doc["jobs"])
+            _check_graph(jobs, self.file.display)
             hooks_jobs = [dict(job.spec) for job in jobs]
         names = [job.name for job in jobs]
         src = self.rendered.source_line
@@ -336,6 +356,20 @@ class _Builder:
             at = key_line(value, "when_started", line)
             self.fail(f"cancel.when_started: no job named {job!r}{suggest(job, names)}", at)
         return CancelPlan(float(value.get("after", 0.0)), job, self.rendered.source_line(line))
+
+
+def _check_graph(jobs: list[Job], display: str) -> None:
+    """A needs naming no job, a job needing itself or a cycle is a mistake in the file.
+
+    Without this the scenario would load, and the coordinator's rejection
+    would only show up when the test runs (as a test failure, not the
+    collection error a broken file gets). Job lines are already source lines,
+    so the coordinator's own check raises the final InputError.
+    """
+    validate_graph(
+        [JobSpec(name=job.name, run="", needs=job.needs, line=job.line) for job in jobs],
+        path=display,
+    )
 
 
 def _texts(values: Mapping[str, Any]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -203,6 +204,10 @@ class Validator:
             self._fail(where, f"{value!r} does not match the pattern {schema['pattern']}", line)
 
     def _check_number(self, value: float, schema: Mapping[str, Any], where: str, line: int | None):
+        # YAML's .nan and .inf pass every comparison below (NaN compares false), and
+        # would reach `sleep`, timeouts and tolerances; no scenario needs them.
+        if not math.isfinite(value):
+            self._fail(where, f"must be a finite number, got {value}", line)
         if "minimum" in schema and value < schema["minimum"]:
             self._fail(where, f"must be at least {schema['minimum']}, got {value}", line)
         if "maximum" in schema and value > schema["maximum"]:
@@ -310,9 +315,12 @@ def _not_one_of(value: Any, allowed: list[Any]) -> str:
     return f"{value!r} is not one of: {choices}{hint}"
 
 
-def suggest(word: str, choices: Any) -> str:
-    """A ` (did you mean 'x'?)` suffix for a likely typo, else ''."""
-    match = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+def suggest(word: Any, choices: Any) -> str:
+    """A ` (did you mean 'x'?)` suffix for a likely typo, else ''.
+
+    `word` may be any YAML key (an integer, say), hence the str().
+    """
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
