@@ -1,0 +1,61 @@
+"""Read our coordinator's records (DESIGN 4.3) back into per-run figures.
+
+Only the monotonic fields are used, so the figures are immune to wall-clock
+steps and comparable between jobs of one run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.shapes import Shape
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What one run of ours recorded: its span and the dependent-start latencies."""
+
+    span_s: float
+    latencies_ns: tuple[int, ...]
+
+
+def read_records(state_dir: Path) -> dict[str, dict]:
+    """Every record under `state_dir`, keyed by the `name` field (not the directory)."""
+    records = {}
+    for path in state_dir.glob("jobs/*/*/*/meta.json"):
+        data = json.loads(path.read_text())
+        records[data["name"]] = data
+    return records
+
+
+def summarize(shape: Shape, state_dir: Path) -> RunMeta:
+    """Span (first start to last end) and, per job with needs, its start minus its last need's end.
+
+    That latency is how long a ready job waited to be started: along the
+    chain it is pure coordinator overhead; under `max_parallel` or a wave
+    barrier it also includes the wait for a slot or for the level.
+    Raises ValueError when a job is missing, did not complete, or started
+    before a need had finished.
+    """
+    records = read_records(state_dir)
+    missing = [job.name for job in shape.jobs if job.name not in records]
+    if missing:
+        raise ValueError(f"{len(missing)} job(s) have no record, e.g. {missing[0]}")
+    failed = [r["name"] for r in records.values() if r["status"] != "completed"]
+    if failed:
+        first = records[failed[0]]
+        raise ValueError(f"job {first['name']} ended {first['status']}: {first.get('reason')}")
+    starts = {name: r["started_mono_ns"] for name, r in records.items()}
+    ends = {name: r["finished_mono_ns"] for name, r in records.items()}
+    latencies = []
+    for job in shape.jobs:
+        if job.needs:
+            last = max(job.needs, key=ends.__getitem__)
+            latency = starts[job.name] - ends[last]
+            if latency < 0:  # the very bug this project exists to prevent (DESIGN 2)
+                raise ValueError(f"job {job.name} started before its need {last} finished")
+            latencies.append(latency)
+    span = (max(ends.values()) - min(starts.values())) / 1e9 if records else 0.0
+    return RunMeta(span, tuple(latencies))
