@@ -14,13 +14,13 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from coordinator import JobEvent, JobSpec, Record, Run, RunResult, Settings
+from coordinator import JobEvent, JobSpec, Record, Run, RunResult, Settings, Status
 from coordinator.timefmt import parse_rfc3339
 
 REAP_LIMIT = 5.0  # seconds we give the kernel to finish reaping a killed group
@@ -176,3 +176,66 @@ def runner(tmp_path: Path) -> Iterable[Runner]:
     helper = Runner(tmp_path)
     yield helper
     helper.cleanup()
+
+
+# -- synthetic records and bad-input corpora ---------------------------------------
+
+SYNTHETIC_T0_NS = 1_700_000_000 * 1_000_000_000  # wall-clock origin of synthetic records
+_MS = 1_000_000
+
+
+def synthetic_record(
+    name: str,
+    start_ms: float | None = None,
+    end_ms: float | None = None,
+    status: Status = Status.COMPLETED,
+    **fields: object,
+) -> Record:
+    """A record `start_ms`..`end_ms` after SYNTHETIC_T0_NS, on both clocks alike."""
+
+    def wall(ms: float | None) -> str | None:
+        if ms is None:
+            return None
+        moment = datetime.fromtimestamp((SYNTHETIC_T0_NS + ms * _MS) / 1e9, timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    values: dict[str, object] = {"exit_code": 0 if status is Status.COMPLETED else None}
+    values.update(fields)
+    return Record(
+        name=name,
+        status=status,
+        command="",
+        needs=[],
+        background=False,
+        started_at=wall(start_ms),
+        finished_at=wall(end_ms),
+        started_mono_ns=None if start_ms is None else int(start_ms * _MS),
+        finished_mono_ns=None if end_ms is None else int(end_ms * _MS),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def corpus_expectations(corpus: Path, index: Path) -> dict[Path, str]:
+    """Every file of a bad-input corpus and the expectation text it declares.
+
+    A file declares it on its first line, `# expect: TEXT`; a file that cannot
+    start with a comment (empty, UTF-16...) is listed in `index` as `NAME: TEXT`.
+    """
+    listed = {}
+    for line in index.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, text = line.split(": ", 1)
+            listed[name] = text
+    found = {}
+    for path in sorted(corpus.iterdir()):
+        if path == index:
+            continue
+        first = path.read_bytes().split(b"\n", 1)[0]
+        if path.name in listed:
+            found[path] = listed.pop(path.name)
+        elif first.startswith(b"# expect: "):
+            found[path] = first[len(b"# expect: ") :].decode("utf-8")
+        else:
+            pytest.fail(f"{path.name}: starts with no '# expect:' line and is not in {index.name}")
+    assert not listed, f"{index.name} names files that do not exist: {sorted(listed)}"
+    return found

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from test_cli import cli as run_cli
 
+from conftest import corpus_expectations
 from coordinator import cli
 
 CORPUS = Path(__file__).parent / "data" / "bad" / "hooks"
 INDEX = CORPUS / "expect-index.txt"
-EXPECT = b"# expect: "
 MIN_CORPUS = 25
 # A few corpus files, one per kind of failure, also checked through a real process.
 VIA_SUBPROCESS = ["latin1-bytes.yml", "yaml-tab-indent.yml", "graph-cycle-2.yml"]
@@ -41,24 +41,7 @@ LARGE_TAILS = {
 
 def expectations() -> dict[Path, str]:
     """Every corpus file and the substring its message must contain."""
-    index = {}
-    for line in INDEX.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            name, expected = line.split(": ", 1)
-            index[name] = expected
-    found = {}
-    for path in sorted(CORPUS.iterdir()):
-        if path == INDEX:
-            continue
-        first = path.read_bytes().split(b"\n", 1)[0]
-        if path.name in index:
-            found[path] = index.pop(path.name)
-        elif first.startswith(EXPECT):
-            found[path] = first[len(EXPECT) :].decode("ascii")
-        else:
-            pytest.fail(f"{path.name}: starts with no '# expect:' line and is not in {INDEX.name}")
-    assert not index, f"{INDEX.name} names files that do not exist: {sorted(index)}"
-    return found
+    return corpus_expectations(CORPUS, INDEX)
 
 
 def problem_with(path: Path, code: int, out: str, err: str, expected: str, state: Path) -> str:

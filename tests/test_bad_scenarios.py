@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import corpus_expectations
+
 pytest_plugins = ["pytester"]
 
 CORPUS = Path(__file__).parent / "data" / "bad" / "scenarios"
 INDEX = CORPUS / "EXPECTED.txt"
-EXPECT = b"# expect: "
 MIN_CORPUS = 20
 COPY = "tests/data/bad/scenarios"  # where the inner session sees the corpus: messages read the same
 
@@ -65,24 +66,10 @@ def parse_expected(declared: str, where: str) -> Expected:
 
 def corpus() -> dict[str, Expected]:
     """Every corpus file (by name) and the error it must give."""
-    index = {}
-    for line in INDEX.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            name, declared = line.split(": ", 1)
-            index[name] = parse_expected(declared, f"{INDEX.name}: {name}")
-    found = {}
-    for path in sorted(CORPUS.iterdir()):
-        if path == INDEX:
-            continue
-        first = path.read_bytes().split(b"\n", 1)[0]
-        if path.name in index:
-            found[path.name] = index.pop(path.name)
-        elif first.startswith(EXPECT):
-            found[path.name] = parse_expected(first[len(EXPECT) :].decode("utf-8"), path.name)
-        else:
-            pytest.fail(f"{path.name}: starts with no '# expect:' line and is not in {INDEX.name}")
-    assert not index, f"{INDEX.name} names files that do not exist: {sorted(index)}"
-    return found
+    return {
+        path.name: parse_expected(text, path.name)
+        for path, text in corpus_expectations(CORPUS, INDEX).items()
+    }
 
 
 def large_scenario(jobs: int) -> tuple[str, Expected]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from coordinator.model import Record, Status
+from conftest import SYNTHETIC_T0_NS, synthetic_record
+from coordinator.model import Status
 from harness.drivers import ExternalDriver, InProcessDriver, RunRequest
 from harness.engine import invariant_failures, run_scenario
 from harness.fakes import Witness
@@ -24,7 +24,7 @@ from harness.observe import Observation, observe
 from harness.report import format_outcome
 
 MS = 1_000_000
-T0 = 1_700_000_000 * 1_000_000_000  # wall-clock ns of the synthetic run's start
+T0 = SYNTHETIC_T0_NS  # wall-clock ns of the synthetic run's start
 DRIVERS = [InProcessDriver(), ExternalDriver()]
 
 
@@ -35,28 +35,7 @@ def scenario(tmp_path: Path, text: str) -> Scenario:
     return loaded
 
 
-def record(name: str, start_ms: float | None, end_ms: float | None, **fields: object) -> Record:
-    """A record `start_ms`..`end_ms` after T0, on both clocks."""
-
-    def wall(ms: float | None) -> str | None:
-        if ms is None:
-            return None
-        moment = datetime.fromtimestamp((T0 + ms * MS) / 1e9, timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-    values: dict[str, object] = {"status": Status.COMPLETED, "exit_code": 0}
-    values.update(fields)
-    return Record(
-        name=name,
-        command="",
-        needs=[],
-        background=False,
-        started_at=wall(start_ms),
-        finished_at=wall(end_ms),
-        started_mono_ns=None if start_ms is None else int(start_ms * MS),
-        finished_mono_ns=None if end_ms is None else int(end_ms * MS),
-        **values,  # type: ignore[arg-type]
-    )
+record = synthetic_record
 
 
 def witness(start_ms: float | None, end_ms: float | None = None, *more_starts: float) -> Witness:

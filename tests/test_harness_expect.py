@@ -7,11 +7,11 @@ exact and instant.
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from conftest import synthetic_record
 from coordinator.model import Record, SkipCause, Status
 from harness.expect import Expectation, ideal_makespan, peak_concurrency
 from harness.fakes import Witness
@@ -39,35 +39,7 @@ def scenario(tmp_path: Path, expect: str, jobs: str = JOBS, top: str = "") -> Sc
     return loaded
 
 
-def wall(ms: float | None) -> str | None:
-    if ms is None:
-        return None
-    moment = datetime.fromtimestamp(1_700_000_000 + ms / 1000, timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def record(
-    name: str,
-    start_ms: float | None = None,
-    end_ms: float | None = None,
-    status: Status = Status.COMPLETED,
-    **fields: object,
-) -> Record:
-    """A record whose monotonic and wall-clock times are `ms` from a common origin."""
-    defaults: dict[str, object] = {"exit_code": 0 if status is Status.COMPLETED else None}
-    defaults.update(fields)
-    return Record(
-        name=name,
-        status=status,
-        command="",
-        needs=[],
-        background=False,
-        started_at=wall(start_ms),
-        finished_at=wall(end_ms),
-        started_mono_ns=None if start_ms is None else int(start_ms * MS),
-        finished_mono_ns=None if end_ms is None else int(end_ms * MS),
-        **defaults,  # type: ignore[arg-type]
-    )
+record = synthetic_record
 
 
 def observe(*records: Record, work_dir: Path | None = None, **extra: object) -> Observation:
