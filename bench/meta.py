@@ -6,11 +6,12 @@ steps and comparable between jobs of one run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.shapes import Shape
+from coordinator import store
+from coordinator.model import Record, Status
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,11 @@ class RunMeta:
     latencies_ns: tuple[int, ...]
 
 
-def read_records(state_dir: Path) -> dict[str, dict]:
-    """Every record under `state_dir`, keyed by the `name` field (not the directory)."""
-    records = {}
-    for path in state_dir.glob("jobs/*/*/*/meta.json"):
-        data = json.loads(path.read_text())
-        records[data["name"]] = data
+def read_records(state_dir: Path) -> dict[str, Record]:
+    """Every record under `state_dir` (one run per state dir), keyed by job name."""
+    records: dict[str, Record] = {}
+    for run_dir in sorted(state_dir.glob("jobs/*/*")):
+        records.update(store.read_records(run_dir))
     return records
 
 
@@ -43,12 +43,12 @@ def summarize(shape: Shape, state_dir: Path) -> RunMeta:
     missing = [job.name for job in shape.jobs if job.name not in records]
     if missing:
         raise ValueError(f"{len(missing)} job(s) have no record, e.g. {missing[0]}")
-    failed = [r["name"] for r in records.values() if r["status"] != "completed"]
+    failed = [r for r in records.values() if r.status is not Status.COMPLETED]
     if failed:
-        first = records[failed[0]]
-        raise ValueError(f"job {first['name']} ended {first['status']}: {first.get('reason')}")
-    starts = {name: r["started_mono_ns"] for name, r in records.items()}
-    ends = {name: r["finished_mono_ns"] for name, r in records.items()}
+        first = failed[0]
+        raise ValueError(f"job {first.name} ended {first.status.value}: {first.reason}")
+    starts = {name: r.started_mono_ns for name, r in records.items()}
+    ends = {name: r.finished_mono_ns for name, r in records.items()}
     latencies = []
     for job in shape.jobs:
         if job.needs:

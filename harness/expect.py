@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from coordinator.model import Status
+from coordinator.graph import promote
+from coordinator.model import JobSpec, Status
 from harness.fakes import check_marker_path
 from harness.schema import SchemaError, item_line, key_line, suggest
 
@@ -360,13 +361,9 @@ def ideal_makespan(scenario: Scenario) -> float:
     with a limit this is a lower bound.
     """
     jobs = {job.name: job for job in scenario.jobs}
-    foreground = {name for name, job in jobs.items() if not job.background}
-    pending = list(foreground)
-    while pending:  # promotion: whatever a foreground job needs is foreground too
-        for need in jobs[pending.pop()].needs:
-            if need in jobs and need not in foreground:
-                foreground.add(need)
-                pending.append(need)
+    specs = [JobSpec(j.name, "", tuple(j.needs), j.background) for j in scenario.jobs]
+    promoted, _ = promote(specs)
+    foreground = {spec.name for spec in promoted if not spec.background}
     total = 0.0
     for part in (foreground, set(jobs) - foreground):
         total += _part_span(jobs, part, wave=scenario.strategy == "wave")

@@ -12,7 +12,6 @@ rule this module ignores.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from coordinator.yamlsrc import did_you_mean
 
 SCHEMA_PATH = Path(__file__).with_name("scenario.schema.json")
 
@@ -320,8 +321,7 @@ def suggest(word: Any, choices: Any) -> str:
 
     `word` may be any YAML key (an integer, say), hence the str().
     """
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return did_you_mean(str(word), [str(choice) for choice in choices])
 
 
 def _join(where: str, key: Any) -> str:
