@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from coordinator.api import prepare_hook
 from coordinator.engine import JobEvent, RunError
 from coordinator.history import (
     invocations,
@@ -120,9 +121,6 @@ def _duration(text: str) -> float:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    # Imported here so `jobs` and `prune` do not pay for the YAML loader.
-    from coordinator.api import prepare_hook
-
     console = Console(sys.stdout)
     run = prepare_hook(
         args.hooks_file,
