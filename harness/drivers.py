@@ -10,7 +10,6 @@ with SIGTERM, then SIGKILL if it does not exit.
 
 from __future__ import annotations
 
-import json
 import shlex
 import signal
 import string
@@ -19,13 +18,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import coordinator
 from coordinator.model import InputError
 from harness.model import CancelPlan
+from harness.observe import CancelFacts, RunFacts
+from harness.records import started_names
 
 DEFAULT_COMMAND = (
     "python -m coordinator run {hooks_file} --hook {hook} --state-dir {state_dir} "
@@ -34,7 +35,8 @@ DEFAULT_COMMAND = (
 PLACEHOLDERS = ("hooks_file", "hook", "state_dir", "invocation", "worktree")
 EXIT_INPUT_ERROR = 2
 STOP_SLACK = 5.0  # seconds beyond kill_grace a coordinator gets to exit once stopped
-POLL = 0.005
+POLL = 0.005  # seconds between looks at the records while a cancel waits for its moment
+IDLE_POLL = 0.02  # seconds between looks otherwise (partial-record reads, `record.atomic`)
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,29 @@ class RunRequest:
 
 @dataclass
 class DriverResult:
-    input_error: str | None = None  # the coordinator's message when it rejected the input
+    facts: RunFacts
     timed_out: bool = False  # stopped by the harness at the scenario timeout
-    exit_code: int | None = None  # an external coordinator's exit code
-    stderr: str = ""
     error: str | None = None  # the run itself went wrong (crash, did not stop)
+
+
+@dataclass
+class _Clock:
+    """The harness's own CLOCK_MONOTONIC window around a run, and when it cancelled."""
+
+    start: int = field(default_factory=time.monotonic_ns)
+    offset: int = 0
+    cancel: CancelFacts | None = None
+
+    def __post_init__(self) -> None:
+        self.offset = time.time_ns() - time.monotonic_ns()
+
+    def cancelled(self, signal_name: str | None) -> None:
+        if self.cancel is None:
+            self.cancel = CancelFacts(signal_name, time.monotonic_ns(), time.time_ns())
+
+    def facts(self, **kwargs: object) -> RunFacts:
+        window = (self.start, time.monotonic_ns())
+        return RunFacts(window, self.offset, cancel=self.cancel, **kwargs)  # type: ignore[arg-type]
 
 
 class Driver(Protocol):
@@ -75,6 +95,7 @@ class InProcessDriver:
     name = "in-process"
 
     def run(self, request: RunRequest) -> DriverResult:
+        clock = _Clock()
         trigger = _CancelTrigger(request.cancel)
 
         def on_event(event: coordinator.JobEvent) -> None:
@@ -93,8 +114,13 @@ class InProcessDriver:
                 on_event=on_event,
             )
         except InputError as error:
-            return DriverResult(input_error=str(error))
-        trigger.cancel = run.cancel  # events only come once run() has started, below
+            return DriverResult(clock.facts(input_error=str(error)))
+
+        def cancel() -> None:
+            clock.cancelled(None)
+            run.cancel()
+
+        trigger.cancel = cancel  # events only come once run() has started, below
         failure: list[BaseException] = []
 
         def target() -> None:
@@ -106,11 +132,12 @@ class InProcessDriver:
         worker = threading.Thread(target=target, name="scenario-run", daemon=True)
         worker.start()
         worker.join(request.timeout)
-        result = DriverResult(timed_out=worker.is_alive())
-        if result.timed_out:
+        timed_out = worker.is_alive()
+        if timed_out:
             run.cancel()
             worker.join(request.kill_grace + STOP_SLACK)
         trigger.stop()
+        result = DriverResult(clock.facts(), timed_out=timed_out)
         if worker.is_alive():
             result.error = "the coordinator did not return after being cancelled"
         elif failure:
@@ -129,10 +156,10 @@ class ExternalDriver:
         if not self.words:
             raise ValueError("the coordinator command template is empty")
         for word in self.words:
-            for _, field, _, _ in string.Formatter().parse(word):
-                if field is not None and field not in PLACEHOLDERS:
+            for _, name, _, _ in string.Formatter().parse(word):
+                if name is not None and name not in PLACEHOLDERS:
                     known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                    raise ValueError(f"unknown placeholder {{{field}}} (known: {known})")
+                    raise ValueError(f"unknown placeholder {{{name}}} (known: {known})")
 
     def argv(self, request: RunRequest) -> list[str]:
         """The command's words; a first word `python` is the interpreter running the harness."""
@@ -165,30 +192,47 @@ class ExternalDriver:
                     start_new_session=True,
                 )
             except OSError as error:
-                return DriverResult(error=f"cannot start the coordinator command: {error}")
-            timed_out = self._supervise(process, request)
+                facts = _Clock().facts()
+                return DriverResult(facts, error=f"cannot start the coordinator command: {error}")
+            clock = _Clock()
+            timed_out, torn = self._supervise(process, request, clock)
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
-        result = DriverResult(timed_out=timed_out, exit_code=process.returncode, stderr=stderr)
-        if process.returncode == EXIT_INPUT_ERROR:
-            result.input_error = stderr.strip() or "(exit code 2 with nothing on stderr)"
-        elif process.returncode == -signal.SIGKILL:
+        code = process.returncode
+        input_error = None
+        if code == EXIT_INPUT_ERROR:
+            input_error = stderr.strip() or "(exit code 2 with nothing on stderr)"
+        facts = clock.facts(exit_code=code, input_error=input_error, stderr=stderr, torn_reads=torn)
+        result = DriverResult(facts, timed_out=timed_out)
+        if code == -signal.SIGKILL:
             result.error = "the coordinator did not exit after SIGTERM and was killed"
         return result
 
-    def _supervise(self, process: subprocess.Popen[bytes], request: RunRequest) -> bool:
-        """Wait for the command, sending SIGTERM for a cancel or the timeout; True on timeout."""
+    def _supervise(
+        self, process: subprocess.Popen[bytes], request: RunRequest, clock: _Clock
+    ) -> tuple[bool, int]:
+        """Wait for the command, signalling it for a cancel or the timeout.
+
+        Returns whether the scenario timeout stopped it, and how many reads
+        of a record during the run found a partial file.
+        """
         start = time.monotonic()
         plan = request.cancel
         run_dir = request.state_dir / "jobs" / request.invocation / request.worktree
         cancel_at: float | None = None
         timed_out = False
         kill_at: float | None = None
+        torn = 0
         while process.poll() is None:
             now = time.monotonic()
-            if plan is not None and cancel_at is None and _has_started(run_dir, plan.when_started):
+            names, partial = started_names(run_dir)
+            torn += partial
+            waiting = plan is not None and cancel_at is None
+            if waiting and names and (plan.when_started is None or plan.when_started in names):
                 cancel_at = now + plan.after
             if cancel_at is not None and now >= cancel_at and kill_at is None:
-                process.send_signal(signal.SIGTERM)
+                assert plan is not None
+                clock.cancelled(plan.signal)
+                process.send_signal(signal.Signals[plan.signal])
                 kill_at = now + request.kill_grace + STOP_SLACK
             if not timed_out and now >= start + request.timeout:
                 timed_out = True
@@ -196,20 +240,8 @@ class ExternalDriver:
                 kill_at = min(kill_at or float("inf"), now + request.kill_grace + STOP_SLACK)
             if kill_at is not None and now >= kill_at:
                 process.kill()
-            time.sleep(POLL)
-        return timed_out
-
-
-def _has_started(run_dir: Path, job: str | None) -> bool:
-    """Whether the records show `job` (None: any job) started; records are keyed by `name`."""
-    for meta in run_dir.glob("*/meta.json"):
-        try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if data.get("started_at") is not None and job in (None, data.get("name")):
-            return True
-    return False
+            time.sleep(POLL if plan is not None else IDLE_POLL)
+        return timed_out, torn
 
 
 class _CancelTrigger:

@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from coordinator.graph import promote
-from coordinator.model import JobSpec, Status
+from harness import contract
 from harness.fakes import check_marker_path
+from harness.oracle import peak_concurrency
 from harness.schema import SchemaError, item_line, key_line, suggest
 
 if TYPE_CHECKING:
-    from harness.model import Scenario
     from harness.observe import Observation
 
 NONZERO = "nonzero"
@@ -49,7 +48,7 @@ class Expectation:
         """The jobs whose output is worth showing when this fails."""
         return ()
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         raise NotImplementedError
 
 
@@ -69,9 +68,9 @@ class StatusIs(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.job,)
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         record = obs.records.get(self.job)
-        if record is not None and record.status.value == self.status:
+        if record is not None and record.status == self.status:
             return None
         return Mismatch(self.status, _describe_record(obs, self.job))
 
@@ -89,7 +88,7 @@ class ExitCodeIs(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.job,)
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         record = obs.records.get(self.job)
         actual = None if record is None else record.exit_code
         if self.code == NONZERO:
@@ -118,12 +117,11 @@ class FieldIs(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.job,)
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         record = obs.records.get(self.job)
         if record is None:
             return Mismatch(_show(self.value), "no record")
         actual = getattr(record, self.field)
-        actual = getattr(actual, "value", actual)  # enums compare by their text
         if actual == self.value:
             return None
         return Mismatch(_show(self.value), f"{_show(actual)} ({_describe_record(obs, self.job)})")
@@ -144,7 +142,7 @@ class Before(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.first, self.then)
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         expected = f"{self.then} started at or after {self.first} finished"
         first, then = obs.interval(self.first), obs.interval(self.then)
         if first is None or first[1] is None:
@@ -158,6 +156,33 @@ class Before(Expectation):
         return Mismatch(
             expected, f"{self.then} started {seconds(-gap)} before {self.first} finished"
         )
+
+
+@dataclass(frozen=True)
+class StartedBefore(Expectation):
+    """`start_order: [a < b]`: a started before b started (monotonic clock when recorded)."""
+
+    first: str
+    then: str
+
+    @property
+    def title(self) -> str:
+        return f"start order {self.first} < {self.then}"
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return (self.first, self.then)
+
+    def check(self, obs: Observation) -> Mismatch | None:
+        expected = f"{self.first} started before {self.then} started"
+        first, then = obs.interval(self.first), obs.interval(self.then)
+        for name, span in ((self.first, first), (self.then, then)):
+            if span is None:
+                return Mismatch(expected, f"{name} never started")
+        assert first is not None and then is not None
+        if first[0] < then[0]:
+            return None
+        return Mismatch(expected, f"{self.then} started {seconds(first[0] - then[0])} earlier")
 
 
 @dataclass(frozen=True)
@@ -175,7 +200,7 @@ class Overlap(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.a, self.b)
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         expected = f"{self.a} and {self.b} running at the same time"
         spans = {name: obs.interval(name) for name in (self.a, self.b)}
         for name, span in spans.items():
@@ -199,7 +224,7 @@ class MaxConcurrency(Expectation):
     def title(self) -> str:
         return "max concurrency"
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         peak, who = peak_concurrency(obs.intervals())
         low_ok = self.at_least is None or peak >= self.at_least
         high_ok = self.at_most is None or peak <= self.at_most
@@ -230,7 +255,7 @@ class Marker(Expectation):
             return f"content of marker {self.path}"
         return f"marker {self.path} {'present' if self.present else 'absent'}"
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         assert obs.work_dir is not None
         target = obs.work_dir / self.path
         exists = target.is_file()
@@ -262,7 +287,7 @@ class TextContains(Expectation):
     def jobs(self) -> tuple[str, ...]:
         return (self.job,) if self.where == "output" else ()
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
+    def check(self, obs: Observation) -> Mismatch | None:
         record = obs.records.get(self.job)
         if self.where == "reason":
             actual = None if record is None else record.reason
@@ -282,13 +307,14 @@ class Makespan(Expectation):
 
     within: float
     plus: float
+    ideal: float  # seconds: see `ideal_makespan`
 
     @property
     def title(self) -> str:
         return "makespan"
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
-        ideal = ideal_makespan(scenario)
+    def check(self, obs: Observation) -> Mismatch | None:
+        ideal = self.ideal
         bound = self.within * ideal + self.plus
         spans = obs.intervals().values()
         ends = [end for _, end in spans if end is not None]
@@ -305,25 +331,53 @@ class Makespan(Expectation):
 
 @dataclass(frozen=True)
 class InputErrorIs(Expectation):
-    """The coordinator rejected the input with a message containing `text`, and nothing ran."""
+    """The coordinator rejected the input, with the fixed parts of the message (`input.*`).
 
-    text: str
+    Only what the spec fixes is checked: exit 2, nothing run or recorded
+    (the oracle), a `FILE:LINE: ` line (the oracle), and here the quoted job
+    name, the cycle joined by ` -> ` and the `did you mean 'x'?` suggestion.
+    The wording of our own messages is tested in tests/, against our CLI.
+    """
+
+    job: str | None = None
+    cycle: tuple[str, ...] = ()
+    suggestion: str | None = None
 
     @property
     def title(self) -> str:
         return "input error"
 
-    def check(self, obs: Observation, scenario: Scenario) -> Mismatch | None:
-        expected = f"an input error containing {self.text!r}, and nothing run"
-        if obs.input_error is None:
+    def check(self, obs: Observation) -> Mismatch | None:
+        parts = self.parts()
+        expected = "an input error" + (f" whose message has {', '.join(parts)}" if parts else "")
+        message = obs.input_error
+        if message is None:
             return Mismatch(expected, f"no input error; {len(obs.records)} job record(s) written")
-        if self.text not in obs.input_error:
-            return Mismatch(expected, f"input error: {obs.input_error.strip()}")
-        ran = [name for name, witness in obs.witnesses.items() if witness.starts]
-        if obs.records or ran:
-            what = f"{len(obs.records)} record(s) written, commands started: {ran or 'none'}"
-            return Mismatch(expected, f"the input error came, but {what}")
+        if self.job is not None and f"'{self.job}'" not in message:
+            return Mismatch(expected, message.strip())
+        if self.cycle and not any(form in message for form in cycle_forms(self.cycle)):
+            return Mismatch(expected, message.strip())
+        if self.suggestion is not None and f"did you mean '{self.suggestion}'?" not in message:
+            return Mismatch(expected, message.strip())
         return None
+
+    def parts(self) -> list[str]:
+        parts = [f"'{self.job}'"] if self.job is not None else []
+        if self.cycle:
+            parts.append(" -> ".join([*self.cycle, self.cycle[0]]))
+        if self.suggestion is not None:
+            parts.append(f"did you mean '{self.suggestion}'?")
+        return parts
+
+
+def cycle_forms(cycle: Sequence[str]) -> list[str]:
+    """Every way the spec lets a message show a cycle: either direction, starting anywhere."""
+    forms = []
+    for names in (list(cycle), list(reversed(cycle))):
+        for i in range(len(names)):
+            turn = names[i:] + names[:i]
+            forms.append(" -> ".join([*turn, turn[0]]))
+    return forms
 
 
 # -- derived figures --------------------------------------------------------------
@@ -333,72 +387,43 @@ def seconds(ns: float) -> str:
     return f"{ns / 1e9:.3f} s"
 
 
-def peak_concurrency(spans: Mapping[str, tuple[int, int | None]]) -> tuple[int, list[str]]:
-    """The most jobs running at one moment, and which. Touching intervals do not overlap."""
-    events = []
-    for name, (start, end) in spans.items():
-        events.append((start, 1, name))
-        if end is not None:
-            events.append((end, 0, name))  # 0 sorts first: an end at t comes before a start at t
-    running: list[str] = []
-    best: list[str] = []
-    for _, kind, name in sorted(events):
-        if kind:
-            running.append(name)
-            if len(running) > len(best):
-                best = list(running)
-        else:
-            running.remove(name)
-    return len(best), best
-
-
-def ideal_makespan(scenario: Scenario) -> float:
-    """The makespan of a perfect coordinator with the scenario's strategy, from fake sleeps.
+def ideal_makespan(jobs: Sequence[contract.JobPlan], planned: Mapping[str, float], wave: bool):
+    """The makespan of a perfect coordinator, from the fake sleeps (`planned`, seconds).
 
     Foreground jobs (after promotion) run first, background jobs after them.
     `eager` is bounded by the critical path of each part; `wave` by the sum of
     the longest job of each level (the barrier). `max_parallel` is ignored, so
     with a limit this is a lower bound.
     """
-    jobs = {job.name: job for job in scenario.jobs}
-    specs = [JobSpec(j.name, "", tuple(j.needs), j.background) for j in scenario.jobs]
-    promoted, _ = promote(specs)
-    foreground = {spec.name for spec in promoted if not spec.background}
+    foreground = contract.foreground_jobs(jobs)
+    levels = contract.wave_levels(jobs)
+    by_name = {job.name: job for job in jobs}
     total = 0.0
-    for part in (foreground, set(jobs) - foreground):
-        total += _part_span(jobs, part, wave=scenario.strategy == "wave")
+    for part in (foreground, set(by_name) - foreground):
+        finish: dict[str, float] = {}
+
+        def visit(name: str, part: set[str] = part, finish: dict[str, float] = finish) -> float:
+            if name not in finish:
+                inside = [n for n in by_name[name].needs if n in part]
+                finish[name] = planned[name] + max((visit(n) for n in inside), default=0.0)
+            return finish[name]
+
+        if not wave:
+            total += max((visit(name) for name in part), default=0.0)
+            continue
+        longest: dict[int, float] = {}
+        for name in part:
+            longest[levels[name]] = max(longest.get(levels[name], 0.0), planned[name])
+        total += sum(longest.values())
     return total
-
-
-def _part_span(jobs: Mapping[str, Any], part: set[str], *, wave: bool) -> float:
-    finish: dict[str, float] = {}
-    level: dict[str, int] = {}
-
-    def visit(name: str) -> None:
-        if name in finish:
-            return
-        inside = [n for n in jobs[name].needs if n in part]
-        for need in inside:
-            visit(need)
-        finish[name] = jobs[name].planned + max((finish[n] for n in inside), default=0.0)
-        level[name] = 1 + max((level[n] for n in inside), default=-1)
-
-    for name in part:
-        visit(name)
-    if not wave:
-        return max(finish.values(), default=0.0)
-    longest: dict[int, float] = {}
-    for name, depth in level.items():
-        longest[depth] = max(longest.get(depth, 0.0), jobs[name].planned)
-    return sum(longest.values())
 
 
 def _describe_record(obs: Observation, job: str) -> str:
     record = obs.records.get(job)
     if record is None:
         return "no record"
-    text = record.status.value
-    if record.exit_code is not None or record.status not in (Status.SKIPPED, Status.CANCELLED):
+    text = record.status
+    if record.exit_code is not None or record.status not in (contract.SKIPPED, contract.CANCELLED):
         text += f", exit code {record.exit_code}"
     if record.reason:
         text += f", reason: {record.reason}"
@@ -424,21 +449,34 @@ ToSource = Callable[[int | None], int | None]
 
 
 def parse_expectations(
-    expect: Mapping[str, Any], *, jobs: Sequence[str], to_source: ToSource
+    expect: Mapping[str, Any],
+    *,
+    jobs: Sequence[str],
+    to_source: ToSource,
+    ideal: float | str | None = None,
 ) -> tuple[Expectation, ...]:
     """Turn a schema-valid `expect:` mapping into expectations.
 
-    Raises SchemaError (with a rendered line) for a job name that is not in
-    `jobs`, a bad marker path, or `input_error` mixed with other claims.
+    `ideal` is the scenario's ideal makespan in seconds, or why there is
+    none (a text), for `makespan:`. Raises SchemaError (with a rendered
+    line) for a job name that is not in `jobs`, a bad marker path, or
+    `input_error` mixed with other claims.
     """
-    return tuple(_Parser(expect, jobs, to_source).parse())
+    return tuple(_Parser(expect, jobs, to_source, ideal).parse())
 
 
 class _Parser:
-    def __init__(self, expect: Mapping[str, Any], jobs: Sequence[str], to_source: ToSource):
+    def __init__(
+        self,
+        expect: Mapping[str, Any],
+        jobs: Sequence[str],
+        to_source: ToSource,
+        ideal: float | str | None,
+    ):
         self.expect = expect
         self.jobs = list(jobs)
         self.to_source = to_source
+        self.ideal = ideal
 
     def parse(self) -> list[Expectation]:
         if "input_error" in self.expect and len(self.expect) > 1:
@@ -504,16 +542,30 @@ class _Parser:
             for job, flag, at in self.per_job(value, "background", line)
         ]
 
-    def _order(self, value: list[str], line: int | None) -> list[Expectation]:
+    def _chains(
+        self,
+        value: list[str],
+        line: int | None,
+        section: str,
+        kind: type[Before] | type[StartedBefore],
+    ):
         found: list[Expectation] = []
         for index, chain in enumerate(value):
             at = item_line(value, index, line)
             names = [part.strip() for part in re.split(r"<", chain)]
             if any(not name for name in names):
-                raise SchemaError(f"expect.order: {chain!r} is not a chain like 'a < b < c'", at)
-            names = [self.job(name, "order", at) for name in names]
-            found += [Before(self.src(at), a, b) for a, b in itertools.pairwise(names)]
+                raise SchemaError(
+                    f"expect.{section}: {chain!r} is not a chain like 'a < b < c'", at
+                )
+            names = [self.job(name, section, at) for name in names]
+            found += [kind(self.src(at), a, b) for a, b in itertools.pairwise(names)]
         return found
+
+    def _order(self, value: list[str], line: int | None) -> list[Expectation]:
+        return self._chains(value, line, "order", Before)
+
+    def _start_order(self, value: list[str], line: int | None) -> list[Expectation]:
+        return self._chains(value, line, "start_order", StartedBefore)
 
     def _overlap(self, value: list[list[str]], line: int | None) -> list[Expectation]:
         found: list[Expectation] = []
@@ -560,7 +612,13 @@ class _Parser:
         return self._texts(value, line, "output")
 
     def _makespan(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
-        return [Makespan(self.src(line), float(value["within"]), float(value.get("plus", 0.0)))]
+        if not isinstance(self.ideal, float):
+            raise SchemaError(f"expect.makespan: {self.ideal or 'no ideal makespan'}", line)
+        within, plus = float(value["within"]), float(value.get("plus", 0.0))
+        return [Makespan(self.src(line), within, plus, self.ideal)]
 
-    def _input_error(self, value: str, line: int | None) -> list[Expectation]:
-        return [InputErrorIs(self.src(line), value)]
+    def _input_error(self, value: Any, line: int | None) -> list[Expectation]:
+        if value is True:
+            return [InputErrorIs(self.src(line))]
+        cycle = tuple(str(name) for name in value.get("cycle", ()))
+        return [InputErrorIs(self.src(line), value.get("job"), cycle, value.get("suggestion"))]

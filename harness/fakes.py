@@ -8,9 +8,10 @@ cost ~20 ms and blur the timings we check.
 
 Every fake command appends its own witness lines to `.witness/<file>`:
 `start <ns>` first and `end <ns>` just before it exits (wall clock from
-`date +%s%N`, GNU coreutils), plus `grandchild <pid>` for each grandchild it
-starts. The harness compares them with what the coordinator recorded, so a
-coordinator cannot claim an order its processes did not follow.
+`date +%s%N`, GNU coreutils), plus `grandchild <pid>` and `daemon <pid>`
+for each grandchild and daemon it starts. The harness compares them with
+what the coordinator recorded, so a coordinator cannot claim an order its
+processes did not follow.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ class Grandchild:
     path: str
 
 
-Action = Sleep | Write | Require | Exit | Print | Hang | IgnoreTerm | Grandchild
+@dataclass(frozen=True)
+class Daemon:
+    """A process left behind on purpose: it outlives a job that exits normally."""
+
+
+Action = Sleep | Write | Require | Exit | Print | Hang | IgnoreTerm | Grandchild | Daemon
 
 _FINAL = (Exit, Hang)  # nothing after these would ever run
 
@@ -102,6 +108,8 @@ def parse_action(item: Any) -> Action:
         return Hang()
     if item == "ignore_term":
         return IgnoreTerm()
+    if item == "daemon":
+        return Daemon()
     ((kind, value),) = item.items()
     if kind == "sleep":
         return Sleep(float(value))
@@ -178,6 +186,8 @@ def _compile(action: Action, *, up: str, witness: str, end: str) -> str:
         return f"sleep {HANG_SECONDS}"
     if isinstance(action, IgnoreTerm):
         return "trap '' TERM"
+    if isinstance(action, Daemon):
+        return f'sleep {HANG_SECONDS} </dev/null >/dev/null 2>&1 & echo "daemon $!" >>{witness}'
     return _grandchild(action, up=up, witness=witness)
 
 
@@ -216,6 +226,7 @@ class Witness:
     starts: tuple[int, ...]  # wall-clock ns, one per time the command started
     ends: tuple[int, ...]
     grandchildren: tuple[int, ...]  # pids
+    daemons: tuple[int, ...]  # pids
     garbage: tuple[str, ...]  # lines that are none of the above
 
 
@@ -223,15 +234,17 @@ def parse_witness(text: str) -> Witness:
     starts: list[int] = []
     ends: list[int] = []
     grandchildren: list[int] = []
+    daemons: list[int] = []
     garbage: list[str] = []
+    kinds = {"start": starts, "end": ends, "grandchild": grandchildren, "daemon": daemons}
     for line in text.splitlines():
         kind, _, value = line.partition(" ")
-        target = {"start": starts, "end": ends, "grandchild": grandchildren}.get(kind)
+        target = kinds.get(kind)
         if target is None or not value.isdigit():
             garbage.append(line)
         else:
             target.append(int(value))
-    return Witness(tuple(starts), tuple(ends), tuple(grandchildren), tuple(garbage))
+    return Witness(tuple(starts), tuple(ends), tuple(grandchildren), tuple(daemons), tuple(garbage))
 
 
 def _marker(path: Any) -> str:

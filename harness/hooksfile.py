@@ -22,6 +22,7 @@ from harness.model import HOOK, Scenario
 @dataclass(frozen=True)
 class HooksFile:
     path: Path
+    lines: int  # how many lines the file has: an input error's LINE is one of them
     hooks_line: int  # line of the `hooks:` key; the `coordinator:` block is above it
     job_spans: tuple[tuple[int, int], ...]  # 1-based first and last line of each job
 
@@ -42,8 +43,10 @@ class HooksFile:
 def hooks_document(scenario: Scenario) -> dict[str, Any]:
     document: dict[str, Any] = {}
     if scenario.settings or not isinstance(scenario.settings, Mapping):
-        document["coordinator"] = _plain(scenario.settings)
-    document["hooks"] = {HOOK: {"jobs": _plain(scenario.hooks_jobs)}}
+        document["coordinator"] = plain(scenario.settings)
+    document["hooks"] = {HOOK: {"jobs": plain(scenario.hooks_jobs)}}
+    for hook, body in (scenario.other_hooks or {}).items():
+        document["hooks"][hook] = plain(body)
     return document
 
 
@@ -58,7 +61,7 @@ def write_hooks_file(scenario: Scenario, path: Path) -> HooksFile:
     spans: tuple[tuple[int, int], ...] = ()
     if isinstance(jobs, yaml.SequenceNode):
         spans = tuple((node.start_mark.line + 1, node.end_mark.line) for node in jobs.value)
-    return HooksFile(path, hooks_key.start_mark.line + 1, spans)
+    return HooksFile(path, text.count("\n"), hooks_key.start_mark.line + 1, spans)
 
 
 def _entry(node: Any, key: str) -> tuple[Any, Any]:
@@ -70,10 +73,10 @@ def _entry(node: Any, key: str) -> tuple[Any, Any]:
     return None, None
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """LineMap/LineList as plain dict/list: the safe dumper refuses subclasses."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value

@@ -12,6 +12,7 @@ as written, so a broken scenario is one clean collection error.
 
 from __future__ import annotations
 
+import graphlib
 import itertools
 import re
 from collections.abc import Iterator, Mapping
@@ -19,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
-from coordinator.graph import validate_graph
-from coordinator.model import InputError, JobSpec
+from coordinator.model import InputError
 from coordinator.yamlsrc import LineMap, parse_yaml, read_source
-from harness import fakes
-from harness.expect import Makespan, parse_expectations
-from harness.model import DEFAULT_TIMEOUT, CancelPlan, Job, Mark, Scenario, display_path
+from harness import contract, fakes
+from harness.expect import ideal_makespan, parse_expectations
+from harness.hooksfile import plain
+from harness.model import DEFAULT_TIMEOUT, HOOK, CancelPlan, Job, Mark, Scenario, display_path
 from harness.render import Rendered, render
 from harness.schema import SchemaError, item_line, key_line, scenario_validator, suggest
 
-HEADER_KEYS = ("name", "description", "params", "matrix", "marks")
+HEADER_KEYS = ("name", "description", "params", "matrix", "marks", "rules")
 _JINJA = re.compile(r"\{\{|\{%|\{#|^\s*#%")
 _DOCUMENT_LINE = re.compile(r"(---|\.\.\.)(\s|$)|%")  # `---`, `...`, `%YAML 1.2`
 _TOP_LEVEL_NOT_MAPPING = re.compile(r"-(\s|$)|\[")  # a file that starts with a list
@@ -55,6 +56,7 @@ class ScenarioFile:
     marks: tuple[Mark, ...]
     marks_line: int | None
     cases: tuple[Case, ...]
+    rules: tuple[str, ...] = ()  # spec rule ids the scenario exercises
 
 
 def load_file(path: str | Path) -> ScenarioFile:
@@ -94,6 +96,7 @@ def load_file(path: str | Path) -> ScenarioFile:
         marks=tuple(_marks(header.get("marks", []))),
         marks_line=key_line(header, "marks", None),
         cases=tuple(_cases(params, matrix)),
+        rules=tuple(header.get("rules", ())),
     )
 
 
@@ -143,7 +146,7 @@ def _read_header(source: str, display: str) -> LineMap:
             inside = ":" in line and key in HEADER_KEYS
         if inside and _JINJA.search(line):
             raise InputError(
-                "the header (name, description, params, matrix, marks) is read before "
+                "the header (name, description, params, matrix, marks, rules) is read before "
                 "rendering and cannot use Jinja",
                 path=display,
                 line=number,
@@ -231,13 +234,21 @@ class _Builder:
                 self.fail("cancel has no effect when input_error is expected", line)
         else:
             jobs = self._jobs(doc["jobs"])
-            _check_graph(jobs, self.file.display)
+            self._check_graph(jobs)
             hooks_jobs = [dict(job.spec) for job in jobs]
         names = [job.name for job in jobs]
         src = self.rendered.source_line
-        expectations = parse_expectations(expect, jobs=names, to_source=src)
-        self._check_makespan(expectations, jobs, key_line(expect, "makespan", None))
+        expectations = parse_expectations(
+            expect, jobs=names, to_source=src, ideal=_ideal(jobs, doc.get("coordinator"))
+        )
         cancel = self._cancel(doc.get("cancel"), key_line(doc, "cancel", None), names)
+        other_hooks, other_witnesses = self._other_hooks(doc.get("other_hooks"))
+        if input_error:
+            other_witnesses += tuple(
+                fakes.witness_file(i, str(item.get("name", "job")))
+                for i, item in enumerate(hooks_jobs if isinstance(hooks_jobs, list) else [])
+                if isinstance(item, Mapping)
+            )
         settings = doc.get("coordinator", {})
         return Scenario(
             path=self.file.path,
@@ -257,6 +268,10 @@ class _Builder:
             marks=self.file.marks,
             rendered=self.rendered,
             input_error=input_error,
+            hook=str(doc.get("hook", HOOK)),
+            other_hooks=other_hooks,
+            other_witnesses=other_witnesses,
+            rules=self.file.rules,
         )
 
     def _jobs(self, items: list[Any]) -> list[Job]:
@@ -278,9 +293,8 @@ class _Builder:
         if ("run" in item) == ("fake" in item):
             which = "both" if "run" in item else "neither"
             self.fail(f"{where}: a job needs exactly one of run: and fake: (got {which})", line)
-        spec = {key: value for key, value in item.items() if key != "fake"}
-        if "env" in item:
-            spec["env"] = _texts(item["env"])
+        # As written: numbers in `env` stay numbers, the coordinator's to turn into text.
+        spec = plain({key: value for key, value in item.items() if key != "fake"})
         actions: tuple[fakes.Action, ...] | None = None
         witness = None
         if "fake" in item:
@@ -318,7 +332,7 @@ class _Builder:
             self.fail(f"{where}.fake: {problem}", line)
         return actions
 
-    def _raw_jobs(self, items: Any) -> Any:
+    def _raw_jobs(self, items: Any, base: int = 0) -> Any:
         """In an input-error scenario the jobs go to the coordinator as written, fakes compiled.
 
         The coordinator's own validation is what such a scenario tests, so
@@ -334,19 +348,10 @@ class _Builder:
             at = key_line(item, "fake", item_line(items, index, None))
             scenario_validator().validate_definition(item["fake"], "fake", at)
             actions = self._actions(item["fake"], f"jobs[{index}]", at)
-            witness = fakes.witness_file(index, str(item.get("name", "job")))
+            witness = fakes.witness_file(base + index, str(item.get("name", "job")))
             run = fakes.compile_actions(actions, witness=witness)
             result.append({**{k: v for k, v in item.items() if k != "fake"}, "run": run})
         return result
-
-    def _check_makespan(self, expectations: tuple[Any, ...], jobs: list[Job], line: int | None):
-        unknown = [job.name for job in jobs if job.planned is None]
-        if unknown and any(isinstance(e, Makespan) for e in expectations):
-            self.fail(
-                "expect.makespan: the ideal makespan needs every job to be a fake job that "
-                f"does not hang; not: {', '.join(unknown)}",
-                line,
-            )
 
     def _cancel(self, value: Any, line: int | None, names: list[str]) -> CancelPlan | None:
         if value is None:
@@ -355,30 +360,80 @@ class _Builder:
         if job is not None and job not in names:
             at = key_line(value, "when_started", line)
             self.fail(f"cancel.when_started: no job named {job!r}{suggest(job, names)}", at)
-        return CancelPlan(float(value.get("after", 0.0)), job, self.rendered.source_line(line))
+        return CancelPlan(
+            float(value.get("after", 0.0)),
+            job,
+            self.rendered.source_line(line),
+            str(value.get("signal", "SIGTERM")),
+        )
+
+    def _other_hooks(self, value: Any) -> tuple[Any, tuple[str, ...]]:
+        """Hooks beside the selected one, fakes compiled; and their jobs' witness files.
+
+        Their witness files are numbered after the selected hook's (from
+        500 on), so a witness names which job ran, and none may.
+        """
+        if value is None:
+            return None, ()
+        hooks: dict[str, Any] = {}
+        witnesses: list[str] = []
+        for hook_index, (hook, jobs) in enumerate(value.items()):
+            items = jobs.get("jobs") if isinstance(jobs, Mapping) else jobs
+            if not isinstance(items, list):
+                hooks[str(hook)] = jobs
+                continue
+            base = 500 + 50 * hook_index
+            compiled = self._raw_jobs(items, base)
+            witnesses += [
+                fakes.witness_file(base + i, str(item.get("name", "job")))
+                for i, item in enumerate(items)
+                if isinstance(item, Mapping) and "fake" in item
+            ]
+            hooks[str(hook)] = {"jobs": compiled}
+        return hooks, tuple(witnesses)
+
+    def _check_graph(self, jobs: list[Job]) -> None:
+        """A needs naming no job, a job needing itself or a cycle is a mistake in the file.
+
+        Without this the scenario would load, and the rejection would only
+        show up when the test runs (as a test failure, not the collection
+        error a broken file gets). The harness's own check, from the spec.
+        """
+        names = [job.name for job in jobs]
+        for job in jobs:
+            for need in job.needs:
+                if need not in names:
+                    raise InputError(
+                        f"jobs[{job.name}]: needs unknown job {need!r}{suggest(need, names)}",
+                        path=self.file.display,
+                        line=job.line,
+                    )
+        try:
+            graphlib.TopologicalSorter({job.name: job.needs for job in jobs}).prepare()
+        except graphlib.CycleError as error:
+            cycle = list(reversed(error.args[1]))
+            where = next(job.line for job in jobs if job.name == cycle[0])
+            raise InputError(
+                f"jobs[{cycle[0]}]: dependency cycle: {' -> '.join(cycle)}",
+                path=self.file.display,
+                line=where,
+            ) from None
 
 
-def _check_graph(jobs: list[Job], display: str) -> None:
-    """A needs naming no job, a job needing itself or a cycle is a mistake in the file.
-
-    Without this the scenario would load, and the coordinator's rejection
-    would only show up when the test runs (as a test failure, not the
-    collection error a broken file gets). Job lines are already source lines,
-    so the coordinator's own check raises the final InputError.
-    """
-    validate_graph(
-        [JobSpec(name=job.name, run="", needs=job.needs, line=job.line) for job in jobs],
-        path=display,
-    )
+def _ideal(jobs: list[Job], settings: Any) -> float | str:
+    """The ideal makespan for `expect.makespan`, or why there is none."""
+    unknown = [job.name for job in jobs if job.planned is None]
+    if unknown:
+        return (
+            "the ideal makespan needs every job to be a fake job that does not hang; "
+            f"not: {', '.join(unknown)}"
+        )
+    strategy = settings.get("strategy") if isinstance(settings, Mapping) else None
+    plans = contract.job_plans([job.spec for job in jobs])
+    planned = {job.name: float(job.planned or 0.0) for job in jobs}
+    return ideal_makespan(plans, planned, wave=strategy == "wave")
 
 
 def _texts(values: Mapping[str, Any]) -> dict[str, str]:
-    """Environment values as text; numbers keep their source text (`3.10` stays `3.10`)."""
-    text_of = getattr(values, "value_text", None)
-    result = {}
-    for key, value in values.items():
-        source = text_of(key) if text_of is not None else None
-        result[str(key)] = (
-            source if source is not None and not isinstance(value, str) else str(value)
-        )
-    return result
+    """The coordinator's own environment: numbers as the text of the parsed value."""
+    return {str(key): contract.env_text(value) for key, value in values.items()}

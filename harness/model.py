@@ -61,6 +61,7 @@ class CancelPlan:
     after: float
     when_started: str | None
     line: int | None
+    signal: str = "SIGTERM"  # what an external coordinator gets; in-process: the API
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ class Scenario:
     marks: tuple[Mark, ...]
     rendered: Rendered  # kept so a failed run can show the YAML it really ran
     input_error: bool = False  # the scenario tests validation: nothing may run
+    hook: str = HOOK  # the hook the coordinator is asked to run
+    other_hooks: Any = None  # more hooks for the same file, as written (fakes compiled)
+    other_witnesses: tuple[str, ...] = ()  # witness files of jobs that must never run
+    rules: tuple[str, ...] = ()  # the spec rules it exercises (its header's `rules:`)
 
     @property
     def test_id(self) -> str:
@@ -93,6 +98,10 @@ class Scenario:
     @property
     def strategy(self) -> str:
         return str(self.settings.get("strategy", "eager"))
+
+    def setting(self, key: str) -> Any:
+        """A `coordinator:` setting as written, or None (also when the block is not a mapping)."""
+        return self.settings.get(key) if isinstance(self.settings, Mapping) else None
 
 
 def display_path(path: Path) -> str:

@@ -1,131 +1,127 @@
-"""What a run left behind: the recorded meta, job outputs, witnesses and markers.
+"""What a run left behind, read from disk: records, outputs, witnesses, markers.
 
-Both drivers end here: the in-process one too reads the records back from
-disk, so every scenario is checked against exactly what DESIGN 4.3 promises
-(files any other tool could read), not against in-memory objects.
+Both drivers end here: the in-process one too is judged by what it wrote to
+disk (files any other tool could read), never by in-memory objects. This
+module knows nothing of scenarios: it is given the paths to read, and the
+facts the driver and the process table gave, and returns one Observation,
+which the oracle and the expectations then judge.
 """
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from coordinator.model import Record
-from harness.fakes import WITNESS_DIR, Witness, parse_witness
-from harness.model import Scenario
+from harness.fakes import Witness, parse_witness
+from harness.records import Record, read_records
 
 OUTPUT_LIMIT = 1 << 20  # bytes of a job's output.log kept for expectations and reports
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class CancelFacts:
+    """When the harness cancelled the run: a signal to the CLI, or the API in-process."""
+
+    signal: str | None  # SIGINT/SIGTERM/SIGHUP; None in-process
+    mono_ns: int
+    wall_ns: int
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the driver saw of the coordinator itself."""
+
+    window: tuple[int, int]  # harness CLOCK_MONOTONIC before the launch and after the exit
+    wall_minus_mono: int  # the harness's CLOCK_REALTIME - CLOCK_MONOTONIC at the launch
+    exit_code: int | None = None  # None in-process
+    input_error: str | None = None  # the coordinator's message when it rejected the input
+    stderr: str = ""
+    cancel: CancelFacts | None = None
+    torn_reads: int = 0  # meta.json reads during the run that were not valid JSON
 
 
 @dataclass
 class Observation:
-    """Everything the expectations and the report look at."""
+    """Everything the oracle, the expectations and the report look at."""
 
+    facts: RunFacts
+    work_dir: Path
     records: dict[str, Record] = field(default_factory=dict)
+    record_problems: list[tuple[str, str]] = field(default_factory=list)  # (rule id, what)
     outputs: dict[str, str] = field(default_factory=dict)
-    witnesses: dict[str, Witness] = field(default_factory=dict)
-    work_dir: Path | None = None
-    input_error: str | None = None  # the coordinator's message when it rejected the input
-    problems: list[str] = field(default_factory=list)  # unreadable or duplicate records
-    timed_out: bool = False  # the harness stopped the run at the scenario timeout
-    coordinator_exit: int | None = None  # exit code of an external coordinator
-    coordinator_stderr: str = ""
+    witnesses: dict[str, Witness] = field(default_factory=dict)  # selected-hook jobs by name
+    stray_starts: list[str] = field(default_factory=list)  # other witnesses that show a start
+    state_files: list[str] = field(default_factory=list)  # every meta.json under the state dir
+    alive_at_exit: frozenset[int] = frozenset()  # pids alive right after the coordinator exited
+    leftovers: dict[str, list[str]] = field(default_factory=dict)  # stopped job -> its survivors
+    missing_cwds: frozenset[str] = frozenset()  # job cwds that do not exist after the run
+
+    @property
+    def input_error(self) -> str | None:
+        return self.facts.input_error
 
     @property
     def uses_mono(self) -> bool:
-        """Order by CLOCK_MONOTONIC when every started record has it (DESIGN 4.3)."""
+        """Order by CLOCK_MONOTONIC when every started record has it."""
         started = [r for r in self.records.values() if r.started_at is not None]
         return all(r.started_mono_ns is not None for r in started)
 
     def interval(self, name: str) -> tuple[int, int | None] | None:
         """(start, end) in ns on one clock; None if the job never started, end None if running."""
         record = self.records.get(name)
-        if record is None or record.started_at is None:
+        if record is None or not record.started:
             return None
         if self.uses_mono:
             return record.started_mono_ns, record.finished_mono_ns  # type: ignore[return-value]
-        end = None if record.finished_at is None else wall_ns(record.finished_at)
-        return wall_ns(record.started_at), end
+        if record.started_at is None:
+            return None
+        end = None if record.finished_at is None else record.finished_at.ns
+        return record.started_at.ns, end
 
     def intervals(self) -> dict[str, tuple[int, int | None]]:
         found = {name: self.interval(name) for name in self.records}
         return {name: span for name, span in found.items() if span is not None}
 
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)"
-)
+def observe(
+    facts: RunFacts,
+    *,
+    work_dir: Path,
+    state_dir: Path,
+    run_dir: Path,
+    witness_files: Mapping[str, str],
+    other_witnesses: Sequence[str] = (),
+    cwds: Sequence[str] = (),
+) -> Observation:
+    """Read the records under `run_dir`, each job's output and the witness files.
 
-
-def wall_ns(stamp: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 time such as `...T09:46:14.588257Z`.
-
-    Any precision up to nanoseconds and any offset: an external coordinator
-    need not write exactly what ours does. Raises ValueError for anything else.
+    `witness_files` maps each job of the selected hook to its witness file
+    (relative to `work_dir`); `other_witnesses` are witness files of jobs
+    that must not run (other hooks, or every job when an input error is
+    expected); `cwds` are job cwds to check for existence afterwards.
     """
-    match = _RFC3339.fullmatch(stamp)
-    if match is None:
-        raise ValueError(f"not an RFC 3339 time: {stamp!r}")
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone = timezone.utc
-    if offset not in ("Z", "z"):
-        sign = -1 if offset[0] == "-" else 1
-        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-    moment = datetime(*map(int, (year, month, day, hour, minute, second)), tzinfo=zone)
-    whole = (moment - _EPOCH) // timedelta(seconds=1)
-    return whole * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
-
-
-def _record_problem(record: Record) -> str | None:
-    """Why a record cannot be used (wrong field types, bad times), or None."""
-    for name in ("started_mono_ns", "finished_mono_ns", "exit_code", "pid"):
-        value = getattr(record, name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            return f"{name} must be an integer or null, got {value!r}"
-    for name in ("started_at", "finished_at"):
-        value = getattr(record, name)
-        if value is None:
-            continue
-        try:
-            wall_ns(value)
-        except (TypeError, ValueError):
-            return f"{name} is not an RFC 3339 time: {value!r}"
-    return None
-
-
-def observe(scenario: Scenario, *, work_dir: Path, run_dir: Path) -> Observation:
-    """Read every `meta.json` under `run_dir`, each job's output, and the witnesses."""
-    observation = Observation(work_dir=work_dir)
-    metas = sorted(run_dir.glob("*/meta.json")) if run_dir.is_dir() else []
-    for meta in metas:
-        try:
-            record = Record.from_json(json.loads(meta.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            observation.problems.append(f"unreadable record {meta}: {error}")
-            continue
-        problem = _record_problem(record)
-        if problem is not None:
-            observation.problems.append(f"record of {record.name!r} in {meta}: {problem}")
-            continue
-        if record.name in observation.records:
-            observation.problems.append(f"two records for job {record.name!r} ({meta})")
-            continue
-        observation.records[record.name] = record
-        observation.outputs[record.name] = _read_tail(meta.parent / "output.log")
-    for job in scenario.jobs:
-        if job.witness is not None:
-            path = work_dir / job.witness
-            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-            observation.witnesses[job.name] = parse_witness(text)
-    if scenario.input_error:  # no checked jobs: any witness at all means something ran
-        for path in sorted((work_dir / WITNESS_DIR).glob("*")):
-            text = path.read_text(encoding="utf-8", errors="replace")
-            observation.witnesses[path.name] = parse_witness(text)
+    found = read_records(run_dir)
+    observation = Observation(
+        facts=facts,
+        work_dir=work_dir,
+        records=found.records,
+        record_problems=found.problems,
+        outputs={name: _read_tail(path) for name, path in found.outputs.items()},
+        state_files=sorted(str(p) for p in state_dir.rglob("meta.json")),
+        missing_cwds=frozenset(cwd for cwd in cwds if not (work_dir / cwd).is_dir()),
+    )
+    for name, relative in witness_files.items():
+        observation.witnesses[name] = _witness(work_dir / relative)
+    for relative in other_witnesses:
+        if _witness(work_dir / relative).starts:
+            observation.stray_starts.append(Path(relative).name)
     return observation
+
+
+def _witness(path: Path) -> Witness:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return parse_witness(text)
 
 
 def _read_tail(path: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
-from coordinator.model import Status
+from harness import contract
 from harness.engine import Outcome
 from harness.model import display_path
 from harness.timeline import Row, render_timeline
@@ -45,8 +45,9 @@ def format_outcome(outcome: Outcome) -> str:
             plural = "s" if len(tail) > 1 else ""
             lines += ["", f"output of {name} (output.log, last {len(tail)} line{plural}):"]
             lines += ["    | " + line for line in tail]
-    if obs.coordinator_stderr.strip() and obs.input_error is None:
-        tail = obs.coordinator_stderr.rstrip("\n").splitlines()[-TAIL_LINES:]
+    stderr = obs.facts.stderr
+    if stderr.strip() and obs.input_error is None:
+        tail = stderr.rstrip("\n").splitlines()[-TAIL_LINES:]
         lines += ["", "coordinator stderr:"] + ["    | " + line for line in tail]
     if outcome.tmp_dir is not None:
         lines += ["", f"files: {outcome.tmp_dir} (scenario.yml, hooks.yml, work/, state/)"]
@@ -67,7 +68,7 @@ def timeline_rows(outcome: Outcome) -> list[Row]:
                 name=name,
                 start=None if span is None else span[0],
                 end=None if span is None else span[1],
-                status="no record" if record is None else record.status.value,
+                status="no record" if record is None else record.status,
                 exit_code=None if record is None else record.exit_code,
             )
         )
@@ -80,6 +81,6 @@ def _relevant_jobs(outcome: Outcome) -> list[str]:
     for failure in outcome.failures:
         names += [name for name in failure.jobs if name not in names]
     for name, record in outcome.observation.records.items():
-        if record.status in (Status.FAILED, Status.TIMED_OUT) and name not in names:
+        if record.status in (contract.FAILED, contract.TIMED_OUT) and name not in names:
             names.append(name)
     return names[:MAX_OUTPUTS]
