@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: scenarios test lint format bench flake-check leak-check clean
+.PHONY: scenarios test lint format bench flake-check leak-check gate-power mutation-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ flake-check: $(STAMP)
 
 leak-check: $(STAMP)
 	$(BIN)/python scripts/leak-check
+
+gate-power: $(STAMP)
+	$(BIN)/python scripts/gate-power
+
+# Slow (tens of minutes), not in CI: mutmut on the decision core, judged by
+# the scenario suite only. See docs/mutation.md.
+mutation-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	scripts/mutation-check --no-install $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) .coordinator-state build *.egg-info

@@ -35,8 +35,7 @@ DEFAULT_COMMAND = (
 PLACEHOLDERS = ("hooks_file", "hook", "state_dir", "invocation", "worktree")
 EXIT_INPUT_ERROR = 2
 STOP_SLACK = 5.0  # seconds beyond kill_grace a coordinator gets to exit once stopped
-POLL = 0.005  # seconds between looks at the records while a cancel waits for its moment
-IDLE_POLL = 0.02  # seconds between looks otherwise (partial-record reads, `record.atomic`)
+POLL = 0.005  # seconds between looks at the records: cancel moments, partial reads
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ class ExternalDriver:
                 kill_at = min(kill_at or float("inf"), now + request.kill_grace + STOP_SLACK)
             if kill_at is not None and now >= kill_at:
                 process.kill()
-            time.sleep(POLL if plan is not None else IDLE_POLL)
+            time.sleep(POLL)
         return timed_out, torn
 
 

@@ -162,7 +162,15 @@ def _run_failures(scenario: Scenario, result: DriverResult, hooks: HooksFile) ->
             )
         )
     if result.error is not None:
-        failures.append(Failure(scenario.line, "coordinator run", "a clean run", result.error))
+        failures.append(
+            Failure(
+                scenario.line,
+                "[protocol.command] coordinator run",
+                "the command runs, records, exits by itself or on SIGTERM",
+                result.error,
+                rule="protocol.command",
+            )
+        )
     message = result.facts.input_error
     if message is not None and not scenario.input_error:
         failures.append(

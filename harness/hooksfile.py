@@ -40,6 +40,30 @@ class HooksFile:
         return scenario.line
 
 
+class SourceFloat(float):
+    """A number as the scenario wrote it (`1.50`): the hooks file keeps that text.
+
+    The coordinator, not the harness, must turn an `env` number into text
+    (`input.env-number`), so the file it reads must hold what was written.
+    """
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> SourceFloat:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    SourceFloat, lambda dumper, n: dumper.represent_scalar("tag:yaml.org,2002:float", n.text)
+)
+
+
 def hooks_document(scenario: Scenario) -> dict[str, Any]:
     document: dict[str, Any] = {}
     if scenario.settings or not isinstance(scenario.settings, Mapping):
@@ -51,8 +75,8 @@ def hooks_document(scenario: Scenario) -> dict[str, Any]:
 
 
 def write_hooks_file(scenario: Scenario, path: Path) -> HooksFile:
-    text = yaml.safe_dump(
-        hooks_document(scenario), sort_keys=False, allow_unicode=True, width=1 << 20
+    text = yaml.dump(
+        hooks_document(scenario), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 20
     )
     path.write_text(text, encoding="utf-8")
     root = yaml.compose(text)
@@ -74,9 +98,19 @@ def _entry(node: Any, key: str) -> tuple[Any, Any]:
 
 
 def plain(value: Any) -> Any:
-    """LineMap/LineList as plain dict/list: the safe dumper refuses subclasses."""
+    """LineMap/LineList as plain dict/list (the safe dumper refuses subclasses).
+
+    Floats keep the text they were written with (`SourceFloat`).
+    """
     if isinstance(value, Mapping):
-        return {key: plain(item) for key, item in value.items()}
+        texts = getattr(value, "value_text", None)
+        return {key: _number(plain(item), texts and texts(key)) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
+    return value
+
+
+def _number(value: Any, text: str | None) -> Any:
+    if isinstance(value, float) and not isinstance(value, SourceFloat) and text:
+        return SourceFloat(value, text)
     return value

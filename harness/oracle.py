@@ -32,6 +32,8 @@ REACT_SLACK_NS = NS // 2  # a coordinator's reaction to a deadline, a signal or 
 EAGER_SLACK_NS = NS // 4  # how long a ready job may wait for its start under eager
 CLOCK_SLACK_NS = 1_000_000  # two clock reads in two processes are not simultaneous
 MONO_WALL_SLACK_NS = NS // 2  # wall - mono of a record against the harness's own
+TRAP_SET_NS = 50_000_000  # a job's `trap '' TERM` follows its start witness within this
+NAME_MAX = 255  # bytes of a file name
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def judge(plan: RunPlan, obs: Observation) -> list[Violation]:
 
 
 # -- input errors and the exit status --------------------------------------------------
+
 
 def _input_error(plan: RunPlan, obs: Observation) -> Iterator[Violation]:
     if obs.input_error is None or not plan.expect_input_error:
@@ -367,6 +370,8 @@ class _Judged:
             )
 
     def _location(self, job: c.JobPlan, record: Record) -> Iterator[Violation]:
+        if len(job.name.encode()) > NAME_MAX:
+            return  # too long for a file name: encoded like any odd name
         if c.safe_job_dir(job.name) and record.job_dir != job.name:
             yield Violation(
                 "record.location",
@@ -592,7 +597,12 @@ class _Judged:
     def _promptness(self, job: c.JobPlan, start: int) -> Iterator[Violation]:
         """A ready job does not wait while a slot is free (eager), or its level is clear (wave)."""
         ready = self.ready_at(job.name, eager=self.plan.strategy != "wave")
-        if ready is None or start - ready <= EAGER_SLACK_NS:
+        if ready is None:
+            return
+        # Starting other jobs meanwhile is not waiting: count from the last of them.
+        others = [s[0] for n in self.rec if n != job.name and (s := self.span(n)) is not None]
+        ready = max([ready] + [moment for moment in others if ready <= moment < start])
+        if start - ready <= EAGER_SLACK_NS:
             return
         rule = "wave.levels" if self.plan.strategy == "wave" else "eager.start-when-ready"
         for moment in self._free_slot_moments(job.name, ready, start - EAGER_SLACK_NS):
@@ -600,7 +610,8 @@ class _Judged:
                 rule,
                 f"start of {job.name}",
                 f"within {_seconds(EAGER_SLACK_NS)} of being ready with a slot free",
-                f"ready at {_seconds(ready - self.origin())}, a slot free at "
+                f"ready and the coordinator idle from {_seconds(ready - self.origin())}, "
+                f"a slot free at "
                 f"{_seconds(moment - self.origin())}, started at {_seconds(start - self.origin())}",
                 job.name,
             )
@@ -714,13 +725,19 @@ class _Judged:
             record, span = self.rec[job.name], self.span(job.name)
             if span is None or span[1] is None:
                 continue
+            cancel = self.obs.facts.cancel
             if record.status == c.TIMED_OUT and job.timeout is not None:
                 stop = span[0] + int(job.timeout * NS)
-            elif record.status == c.CANCELLED and self.cancel_ns is not None:
-                stop = max(self.cancel_ns, span[0])
+                stop_wall = None if record.started_at is None else record.started_at.ns
+                stop_wall = None if stop_wall is None else stop_wall + int(job.timeout * NS)
+            elif record.status == c.CANCELLED and cancel is not None:
+                stop = max(cancel.mono_ns, span[0])
+                stop_wall = cancel.wall_ns
             else:
                 continue
             ignores = _ignores_term(self.plan.fakes.get(job.name))
+            if ignores and not self._trap_set(job.name, stop_wall):
+                continue  # SIGTERM may have come before the trap: either end is right
             grace = self.grace_ns if ignores else 0
             after = span[1] - stop
             if ignores and after < self.grace_ns - CLOCK_SLACK_NS:
@@ -765,6 +782,13 @@ class _Judged:
                         f"pid {pid} was gone when the coordinator exited",
                         job.name,
                     )
+
+    def _trap_set(self, name: str, stop_wall: int | None) -> bool:
+        """Whether a TERM-ignoring job had surely set its trap when the stop came."""
+        witness = self.obs.witnesses.get(name)
+        if witness is None or not witness.starts or stop_wall is None:
+            return False
+        return stop_wall - witness.starts[0] >= TRAP_SET_NS
 
     def cancel(self) -> Iterator[Violation]:
         if self.cancel_ns is None or self.obs.facts.cancel is None:

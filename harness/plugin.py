@@ -46,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="collect every scenario N times, to shake out races",
     )
+    group.addoption(
+        "--scenario-rules",
+        metavar="IDS",
+        help="run only the scenarios whose `rules:` list one of these comma-separated spec "
+        "rule ids (docs/spec.md); other items are deselected",
+    )
     parser.addini(
         "coordinator_cmd", "default for --coordinator-cmd (empty: run in-process)", default=""
     )
@@ -96,6 +102,19 @@ class _CollectionErrors:
         if self.scenario_files and not self.others:
             session.config.option.continue_on_collection_errors = True
         return (yield)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--scenario-rules`: keep the scenarios that exercise one of the given rules."""
+    wanted = {rule.strip() for rule in (config.getoption("scenario_rules") or "").split(",")}
+    wanted.discard("")
+    if not wanted:
+        return
+    keep = [i for i in items if isinstance(i, ScenarioItem) and wanted & set(i.scenario.rules)]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -21,7 +21,7 @@ from harness.contract import SKIP_CAUSES, STATUSES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)"
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)"
 )
 
 
@@ -41,11 +41,16 @@ def parse_time(text: str) -> Stamp:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     if offset not in ("Z", "z", "+00:00", "-00:00"):
         raise ValueError(f"not a UTC time: {text!r}")
-    moment = datetime(*map(int, (year, month, day, hour, minute, second)), tzinfo=timezone.utc)
-    whole = (moment - _EPOCH) // timedelta(seconds=1)
-    digits = fraction or ""
+    leap = second == "60"  # a leap second: RFC 3339 allows it, datetime does not
+    fields = (year, month, day, hour, minute, "59" if leap else second)
+    try:
+        moment = datetime(*map(int, fields), tzinfo=timezone.utc)
+    except ValueError as error:
+        raise ValueError(f"not an RFC 3339 time: {text!r} ({error})") from None
+    whole = (moment - _EPOCH) // timedelta(seconds=1) + leap
+    digits = (fraction or "")[:9]  # finer than a nanosecond is below any clock here
     precision = 10 ** (9 - len(digits))
-    return Stamp(whole * 1_000_000_000 + int(digits.ljust(9, "0") or 0), precision)
+    return Stamp(whole * 1_000_000_000 + int(digits.ljust(9, "0")), precision)
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ def read_records(run_dir: Path) -> RunRecords:
         log = meta.parent / "output.log"
         if log.is_file():
             found.outputs[record.name] = log
-        else:
+        elif record.started:  # a job that never ran has no output to hold
             found.problems.append(("record.location", f"no output.log beside {where}"))
     return found
 

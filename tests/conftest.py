@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from coordinator import JobEvent, JobSpec, Record, Run, RunResult, Settings, Status
+from coordinator import JobEvent, JobSpec, Record, Run, RunResult, Settings
 from coordinator.timefmt import parse_rfc3339
+
+if TYPE_CHECKING:
+    from harness.records import Record as HarnessRecord
 
 REAP_LIMIT = 5.0  # seconds we give the kernel to finish reaping a killed group
 PROC = Path("/proc")
@@ -181,38 +184,74 @@ def runner(tmp_path: Path) -> Iterable[Runner]:
 # -- synthetic records and bad-input corpora ---------------------------------------
 
 SYNTHETIC_T0_NS = 1_700_000_000 * 1_000_000_000  # wall-clock origin of synthetic records
+SYNTHETIC_PID = 4242  # the pid of every synthetic record that started
 _MS = 1_000_000
+
+
+def synthetic_stamp(ns: int, *, precision: str = "ns") -> str:
+    """Wall-clock `ns` as RFC 3339 UTC text: nine fraction digits, six (`us`) or none (`s`)."""
+    whole, fraction = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = {"ns": f".{fraction:09d}", "us": f".{fraction // 1000:06d}", "s": ""}[precision]
+    return f"{text}{digits}Z"
+
+
+def synthetic_meta(
+    name: str,
+    start_ms: float | None = None,
+    end_ms: float | None = None,
+    status: str = "completed",
+    *,
+    precision: str = "ns",
+    **fields: object,
+) -> dict[str, Any]:
+    """A meta.json as the spec's table says: `start_ms`..`end_ms` after SYNTHETIC_T0_NS.
+
+    Both clocks agree: the monotonic stamps count from 0, the wall-clock ones
+    from SYNTHETIC_T0_NS. A started record gets SYNTHETIC_PID; a completed
+    one exit code 0. `fields` override anything.
+    """
+
+    def wall(ms: float | None) -> str | None:
+        if ms is None:
+            return None
+        return synthetic_stamp(SYNTHETIC_T0_NS + int(ms * _MS), precision=precision)
+
+    return {
+        "name": name,
+        "status": status,
+        "started_at": wall(start_ms),
+        "finished_at": wall(end_ms),
+        "started_mono_ns": None if start_ms is None else int(start_ms * _MS),
+        "finished_mono_ns": None if end_ms is None else int(end_ms * _MS),
+        "exit_code": 0 if status == "completed" else None,
+        "needs": [],
+        "background": False,
+        "skip_cause": None,
+        "reason": None,
+        "command": "",
+        "pid": None if start_ms is None else SYNTHETIC_PID,
+        **fields,
+    }
 
 
 def synthetic_record(
     name: str,
     start_ms: float | None = None,
     end_ms: float | None = None,
-    status: Status = Status.COMPLETED,
+    status: str = "completed",
     **fields: object,
-) -> Record:
-    """A record `start_ms`..`end_ms` after SYNTHETIC_T0_NS, on both clocks alike."""
+) -> HarnessRecord:
+    """A `harness.records.Record` read from `synthetic_meta(...)` by the harness's own reader.
 
-    def wall(ms: float | None) -> str | None:
-        if ms is None:
-            return None
-        moment = datetime.fromtimestamp((SYNTHETIC_T0_NS + ms * _MS) / 1e9, timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    Imported here, not at the top: the coordinator's tests share this file
+    and must not depend on the harness importing.
+    """
+    from harness.records import parse_record
 
-    values: dict[str, object] = {"exit_code": 0 if status is Status.COMPLETED else None}
-    values.update(fields)
-    return Record(
-        name=name,
-        status=status,
-        command="",
-        needs=[],
-        background=False,
-        started_at=wall(start_ms),
-        finished_at=wall(end_ms),
-        started_mono_ns=None if start_ms is None else int(start_ms * _MS),
-        finished_mono_ns=None if end_ms is None else int(end_ms * _MS),
-        **values,  # type: ignore[arg-type]
-    )
+    record, problems = parse_record(synthetic_meta(name, start_ms, end_ms, status, **fields), name)
+    assert record is not None and not problems, problems
+    return record
 
 
 def corpus_expectations(corpus: Path, index: Path) -> dict[Path, str]:

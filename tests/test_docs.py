@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from coordinator import cli
 from harness import load_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,3 +40,22 @@ def test_scenario_example_loads(name: str, text: str, tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     scenarios = load_scenarios(path)
     assert scenarios, f"{name}: no scenario built"
+
+
+def test_readme_input_error_example_is_what_the_cli_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The README's hooks file with the typo its error example describes.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The hooks file", 1)[1]
+    hooks = re.search(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+    shown = re.search(r"```text\n(hooks\.yml:.*)\n```", section)
+    assert hooks and shown, "the README lost its hooks file or its error example"
+    assert "needs: [db-migrate]" in hooks.group(1)
+    (tmp_path / "hooks.yml").write_text(
+        hooks.group(1).replace("needs: [db-migrate]", "needs: [db-migrat]"), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["run", "hooks.yml", "--hook", "worktree-post-create", "--state-dir", "s"])
+    assert code == 2
+    assert capsys.readouterr().err == shown.group(1) + "\n"

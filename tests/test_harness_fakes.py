@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.fakes import (
+    Daemon,
     Exit,
     Grandchild,
     Hang,
@@ -115,6 +116,14 @@ def test_witness_brackets_the_work(work: Path) -> None:
     assert witness.garbage == ()
 
 
+def test_parse_witness_sorts_lines_by_kind() -> None:
+    text = "start 5\ngrandchild 42\ndaemon 43\nend 9\ndaemon x\nnoise\n"
+    witness = parse_witness(text)
+    assert (witness.starts, witness.ends) == ((5,), (9,))
+    assert (witness.grandchildren, witness.daemons) == ((42,), (43,))
+    assert witness.garbage == ("daemon x", "noise")
+
+
 def test_job_cwd_is_undone_for_markers_and_witness(work: Path) -> None:
     (work / "sub/dir").mkdir(parents=True)
     assert run(work, [Write("m")], job_cwd="sub/dir").returncode == 0
@@ -131,6 +140,18 @@ def test_grandchild_records_its_pid_and_writes_later(work: Path) -> None:
     while not (work / "late.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert (work / "late.txt").exists()
+
+
+def test_daemon_records_its_pid_and_outlives_the_job(work: Path) -> None:
+    done = run(work, [Daemon(), Write("after")])
+    assert done.returncode == 0, done.stderr  # the job does not wait for its daemon
+    assert (work / "after").exists()
+    witness = parse_witness((work / WITNESS).read_text())
+    (pid,) = witness.daemons
+    assert witness.grandchildren == () and witness.garbage == ()
+    assert len(witness.starts) == 1 and len(witness.ends) == 1
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    assert stat[stat.rfind(")") + 2] not in "ZX"  # alive, not a zombie
 
 
 def test_ignore_term_survives_sigterm_until_sigkill(work: Path) -> None:
@@ -169,6 +190,7 @@ def test_check_marker_path(path: str, problem: str | None) -> None:
 
 def test_parse_action_forms() -> None:
     assert parse_action("hang") == Hang()
+    assert parse_action("daemon") == Daemon()
     assert parse_action({"sleep": 1}) == Sleep(1.0)
     assert parse_action({"write": {"path": "a", "content": 3}}) == Write("a", "3")
     assert parse_action({"grandchild": {"after": 0.5, "write": "g"}}) == Grandchild(0.5, "g")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.model import InputError
+from harness import contract
 from harness.load import load_file, load_scenarios
 from harness.model import Scenario
 
@@ -201,7 +202,7 @@ def test_expectation_naming_an_unknown_job_suggests_the_close_one(tmp_path: Path
         ("- {name: a}", 3, "exactly one of run: and fake: (got neither)"),
         ("- {name: a, fake: [exit: 1, sleep: 1]}", 3, "never returns"),
         ("- {name: a, fake: [sleeep: 1]}", 3, "unknown key 'sleeep' in fake action"),
-        ("- {name: a, fake: [hangs]}", 3, "'hangs' is not one of: hang, ignore_term"),
+        ("- {name: a, fake: [hangs]}", 3, "'hangs' is not one of: hang, ignore_term, daemon"),
         ("- {name: a, fake: [sleep: -1]}", 3, "must be at least 0"),
         ("- {name: a, timeout: 0, fake: []}", 3, "must be more than 0"),
         ("- {name: a, background: 'yes', fake: []}", 3, "expected a boolean, got a string"),
@@ -224,7 +225,7 @@ def test_input_error_scenarios_pass_jobs_through_unchecked(tmp_path: Path) -> No
           - {name: a, bogus: 1, timeout: -1, fake: [write: a.txt]}
           - 42
         expect:
-          input_error: unknown key
+          input_error: true
         """,
     )
     assert scenario.input_error and scenario.jobs == ()
@@ -232,6 +233,25 @@ def test_input_error_scenarios_pass_jobs_through_unchecked(tmp_path: Path) -> No
     assert first["bogus"] == 1 and first["timeout"] == -1 and "a.txt" in first["run"]
     assert second == 42
     assert scenario.settings == {"max_parallel": 0}
+    # Nothing may run: the fake job's witness is watched for a start.
+    assert scenario.other_witnesses == (".witness/000-a",)
+    assert ".witness/000-a" in first["run"]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("unknown key", "expected a mapping or a boolean, got a string ('unknown key')"),
+        ("false", "expect.input_error"),
+        ("{job: a, text: cycle}", "unknown key 'text'"),
+        ("{cycle: []}", "expect.input_error.cycle"),
+    ],
+)
+def test_input_error_is_true_or_the_fixed_parts_of_the_message(
+    tmp_path: Path, value: str, words: str
+) -> None:
+    problem = error(tmp_path, f"name: e\njobs: []\nexpect:\n  input_error: {value}\n")
+    assert problem.line == 4 and words in problem.message, str(problem)
 
 
 def test_input_error_cannot_be_combined_with_other_expectations(tmp_path: Path) -> None:
@@ -242,7 +262,7 @@ def test_input_error_cannot_be_combined_with_other_expectations(tmp_path: Path) 
         jobs: []
         expect:
           status: completed
-          input_error: cycle
+          input_error: {cycle: [a]}
         """,
     )
     assert problem.line == 5 and "cannot be combined with status" in problem.message
@@ -276,19 +296,25 @@ def test_param_and_matrix_variable_cannot_share_a_name(tmp_path: Path) -> None:
     assert problem.line == 3 and "both a param and a matrix variable" in problem.message
 
 
-def test_env_numbers_keep_their_text(tmp_path: Path) -> None:
+def test_env_numbers_are_the_text_of_the_parsed_value(tmp_path: Path) -> None:
+    # input.env-number: `3.10` gives "3.1". The scenario's own env is the
+    # coordinator's environment, so the harness turns it into text; a job's env
+    # goes to the hooks file as written, numbers included, for the coordinator
+    # to turn into text.
     (scenario,) = load(
         tmp_path,
         """
         name: env
-        env: {VERSION: 3.10}
+        env: {VERSION: 3.10, RETRIES: 3}
         jobs:
-          - {name: a, env: {N: 007}, run: "true"}
+          - {name: a, env: {N: -42, R: 1.50, S: "3.10"}, run: "true"}
         expect: {status: completed}
         """,
     )
-    assert scenario.env == {"VERSION": "3.10"}
-    assert scenario.jobs[0].spec["env"] == {"N": "007"}
+    assert scenario.env == {"VERSION": "3.1", "RETRIES": "3"}
+    assert scenario.jobs[0].spec["env"] == {"N": -42, "R": 1.5, "S": "3.10"}
+    (job,) = contract.job_plans([job.spec for job in scenario.jobs])
+    assert job.env == {"N": "-42", "R": "1.5", "S": "3.10"}
 
 
 def test_fake_job_with_cwd_finds_the_work_dir_again(tmp_path: Path) -> None:
@@ -333,3 +359,125 @@ def test_marks_from_the_header(tmp_path: Path) -> None:
     assert marks["xfail"].kwargs == {"reason": "flaky on wave"}
     assert marks["custom"].args == (1, 2)
     assert marks["skip"].kwargs == {"reason": "later"}
+
+
+def test_rules_come_from_the_header(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        name: ruled
+        rules: [needs.skip, phase.promotion]
+        jobs: [{name: a, fake: []}]
+        expect: {status: completed}
+        """,
+    )
+    assert load_file(path).rules == ("needs.skip", "phase.promotion")
+    (scenario,) = load_scenarios(path)
+    assert scenario.rules == ("needs.skip", "phase.promotion")
+
+
+def test_a_rule_id_must_look_like_one(tmp_path: Path) -> None:
+    problem = error(
+        tmp_path,
+        """
+        name: ruled
+        rules: [Needs Skip]
+        jobs: []
+        expect: {status: completed}
+        """,
+    )
+    assert problem.line == 2 and "rules[0]" in problem.message, str(problem)
+
+
+def test_hook_other_hooks_and_their_witnesses(tmp_path: Path) -> None:
+    (scenario,) = load(
+        tmp_path,
+        """
+        name: hooks
+        hook: pre-remove
+        other_hooks:
+          post-merge:
+            jobs:
+              - {name: x, fake: [write: x.ran]}
+              - {name: y, run: "true"}
+          pre-push:
+            jobs:
+              - {name: z, fake: [write: z.ran]}
+        jobs:
+          - {name: a, fake: [write: a.ran]}
+        expect: {status: completed}
+        """,
+    )
+    assert scenario.hook == "pre-remove"
+    assert list(scenario.other_hooks) == ["post-merge", "pre-push"]
+    x, y = scenario.other_hooks["post-merge"]["jobs"]
+    assert "fake" not in x and "x.ran" in x["run"] and y == {"name": "y", "run": "true"}
+    # Numbered after the selected hook's jobs, one block per hook: a witness names its job.
+    assert scenario.other_witnesses == (".witness/500-x", ".witness/550-z")
+    assert ".witness/500-x" in x["run"]
+    assert [job.witness for job in scenario.jobs] == [".witness/000-a"]
+
+
+def test_the_default_hook_and_no_other_hooks(tmp_path: Path) -> None:
+    (scenario,) = load(tmp_path, MINIMAL)
+    assert (scenario.hook, scenario.other_hooks, scenario.other_witnesses) == (
+        "worktree-post-create",
+        None,
+        (),
+    )
+
+
+@pytest.mark.parametrize(("written", "signal"), [("", "SIGTERM"), (", signal: SIGINT", "SIGINT")])
+def test_cancel_signal(tmp_path: Path, written: str, signal: str) -> None:
+    (scenario,) = load(
+        tmp_path,
+        f"""
+        name: cancel
+        cancel: {{after: 0.1{written}}}
+        jobs: [{{name: slow, fake: [hang]}}]
+        expect: {{status: cancelled}}
+        """,
+    )
+    assert scenario.cancel is not None
+    assert (scenario.cancel.after, scenario.cancel.signal, scenario.cancel.line) == (0.1, signal, 2)
+
+
+def test_cancel_signal_must_be_one_the_spec_names(tmp_path: Path) -> None:
+    problem = error(
+        tmp_path,
+        """
+        name: cancel
+        cancel: {after: 0.1, signal: SIGKILL}
+        jobs: [{name: slow, fake: [hang]}]
+        expect: {status: cancelled}
+        """,
+    )
+    assert problem.line == 2 and "'SIGKILL' is not one of: SIGINT, SIGTERM, SIGHUP" in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "line", "words"),
+    [
+        (
+            "- {name: migrate, fake: []}\n  - {name: seed, needs: [migrat], fake: []}",
+            4,
+            "jobs[seed]: needs unknown job 'migrat' (did you mean 'migrate'?)",
+        ),
+        ("- {name: a, needs: [a], fake: []}", 3, "jobs[a]: dependency cycle: a -> a"),
+        (
+            "- {name: a, needs: [b], fake: []}\n  - {name: b, needs: [a], fake: []}",
+            None,
+            "dependency cycle: ",
+        ),
+    ],
+)
+def test_the_needs_graph_is_checked_when_the_scenario_loads(
+    tmp_path: Path, jobs: str, line: int | None, words: str
+) -> None:
+    problem = error(tmp_path, "name: graph\njobs:\n  " + jobs + "\nexpect: {status: completed}\n")
+    assert words in problem.message, str(problem)
+    if line is not None:
+        assert problem.line == line
+    else:  # a cycle points at a job on it, and shows the whole cycle
+        assert problem.line in (3, 4)
+        assert any(form in problem.message for form in ("a -> b -> a", "b -> a -> b"))

@@ -6,6 +6,8 @@ package's `pytest11` entry point.
 
 from __future__ import annotations
 
+import shlex
+import sys
 import textwrap
 
 import pytest
@@ -110,6 +112,33 @@ def test_failure_report_names_the_line_and_shows_the_timeline(
             "    seed     | *#| failed     4 *",
             "output of seed (output.log, last 1 line):",
             "    | seeding failed",
+        ]
+    )
+
+
+def test_a_broken_rule_is_reported_with_its_id_though_every_expectation_holds(
+    pytester: pytest.Pytester, scenarios
+) -> None:
+    # Our CLI behind a wrapper that always exits 0: the records are right, the exit
+    # status is not, and only the oracle (rule cli.exit-failed) can tell.
+    scenarios(
+        "exit.yml",
+        FAILING.replace("status: completed", "status: {migrate: completed, seed: failed}"),
+    )
+    wrapper = pytester.path / "exit-0.sh"
+    wrapper.write_text('"$@"\nexit 0\n', encoding="utf-8")
+    command = shlex.join(["sh", str(wrapper), sys.executable, "-m", "coordinator", "run"]) + (
+        " {hooks_file} --hook {hook} --state-dir {state_dir} --invocation {invocation} "
+        "--worktree {worktree}"
+    )
+    result = run(pytester, "scenarios", "--coordinator-cmd", command)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*scenario failing failed 1 check(s) (external coordinator*",
+            "scenarios/exit.yml:1: [cli.exit-failed] exit status",
+            "    expected: exit code 1 (jobs that did not succeed: seed failed)",
+            "    observed: exit code 0",
         ]
     )
 

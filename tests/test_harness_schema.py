@@ -42,9 +42,23 @@ def test_any_of_reports_the_branch_of_the_right_type() -> None:
 
 
 def test_input_error_scenarios_switch_job_checks_off() -> None:
-    raw = "name: x\ncoordinator: 7\njobs: [{bogus: 1}]\nexpect: {input_error: bogus}\n"
+    raw = "name: x\ncoordinator: 7\njobs: [{bogus: 1}]\nexpect: {input_error: true}\n"
     scenario_validator().validate(parse_yaml(raw, "s.yml"))
-    assert check(raw.replace("input_error", "status")).line == 2
+    parts = raw.replace("true", "{job: a, cycle: [a, b], suggestion: b}")
+    scenario_validator().validate(parse_yaml(parts, "s.yml"))
+    assert check(raw.replace("input_error: true", "status: completed")).line == 2
+
+
+def test_input_error_takes_true_or_the_fixed_parts_only() -> None:
+    text = "name: x\njobs: []\nexpect:\n  input_error: {}\n"
+    free_text = check(text.replace("{}", "dependency cycle"))
+    assert free_text.line == 4
+    assert free_text.message == (
+        "expect.input_error: expected a mapping or a boolean, got a string ('dependency cycle')"
+    )
+    unknown = check(text.replace("{}", "{job: a, message: cycle}"))
+    assert unknown.line == 4 and "unknown key 'message'" in unknown.message
+    assert check(text.replace("{}", "{cycle: a}")).message.startswith("expect.input_error.cycle")
 
 
 def test_unsupported_keywords_are_refused_when_the_schema_is_loaded() -> None:
