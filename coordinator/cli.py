@@ -2,7 +2,7 @@
 
 Exit codes of `run`: 0 when every job completed or was skipped by its own
 condition, 1 when any job ended otherwise, 2 on an input error (nothing ran),
-130 on SIGINT and 143 on SIGTERM.
+130 on SIGINT, 143 on SIGTERM and 129 on SIGHUP (each cancels the run).
 """
 
 from __future__ import annotations
@@ -20,18 +20,21 @@ from pathlib import Path
 from typing import TextIO
 
 from coordinator.api import prepare_hook
-from coordinator.engine import JobEvent, RunError
+from coordinator.engine import JobEvent, Run, RunError
 from coordinator.history import (
+    UNREADABLE,
+    UnreadableRow,
     invocations,
     job_rows,
     remove,
     select_prunable,
 )
 from coordinator.model import InputError, Record, Status, Strategy
+from coordinator.store import name_of_dir
 from coordinator.timefmt import human_ago, human_duration, parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 GLYPHS = {
     Status.COMPLETED: ("✓", "ok"),
@@ -49,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as error:
-        print(f"coordinator: {error}", file=sys.stderr)
+        # DESIGN 4.2: the line starts with FILE:LINE, so no program-name prefix here.
+        print(error, file=sys.stderr)
         return EXIT_INPUT
     except RunError as error:
         print(f"coordinator: error: {error}", file=sys.stderr)
@@ -122,26 +126,33 @@ def _duration(text: str) -> float:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     console = Console(sys.stdout)
-    run = prepare_hook(
-        args.hooks_file,
-        args.hook,
-        state_dir=args.state_dir,
-        invocation=args.invocation,
-        worktree=args.worktree,
-        strategy=None if args.strategy is None else Strategy(args.strategy),
-        max_parallel=args.max_parallel,
-        on_event=console.job_ended,
-    )
-    console.width = max((len(name) for name in run.job_names), default=0)
     received: list[signal.Signals] = []
+    runs: list[Run] = []  # the run, once it exists: a signal before that is kept for it
 
     def on_signal(signum: int, _frame: object) -> None:
         sig = signal.Signals(signum)
         received.append(sig)
-        run.cancel(reason=f"cancelled ({sig.name})")
+        for run in runs:
+            run.cancel(reason=f"cancelled ({sig.name})")
 
+    # Installed before the file is read, so a signal while loading still cancels
+    # the run (every job recorded `cancelled`) instead of killing the process.
     previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNAL_EXIT}
     try:
+        run = prepare_hook(
+            args.hooks_file,
+            args.hook,
+            state_dir=args.state_dir,
+            invocation=args.invocation,
+            worktree=args.worktree,
+            strategy=None if args.strategy is None else Strategy(args.strategy),
+            max_parallel=args.max_parallel,
+            on_event=console.job_ended,
+        )
+        runs.append(run)
+        if received:
+            run.cancel(reason=f"cancelled ({received[0].name})")
+        console.width = max((len(name) for name in run.job_names), default=0)
         result = run.run()
     finally:
         for sig, handler in previous.items():
@@ -155,9 +166,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 class Console:
     """Progress lines for `run`: one per ended job, then a summary.
 
-    A closed stdout (`... | head -1`) must not stop the jobs: on a broken pipe
-    it stops printing and points stdout at /dev/null, so the run goes on and
-    Python's final flush does not fail either.
+    A closed stdout (`... | head -1`, or a terminal gone after SIGHUP) must
+    not stop the jobs: when a write fails it stops printing and points stdout
+    at /dev/null, so the run goes on and Python's final flush does not fail.
     """
 
     def __init__(self, out: TextIO) -> None:
@@ -199,7 +210,7 @@ class Console:
             return
         try:
             print(line, file=self.out, flush=True)
-        except BrokenPipeError:
+        except OSError:  # EPIPE from a closed pipe, EIO from a hung-up terminal
             self._closed = True
             with contextlib.suppress(OSError, ValueError):
                 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -227,6 +238,12 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = [("INVOCATION", "WORKTREE", "JOB", "STATUS", "STARTED", "DURATION", "EXIT")]
     for row in rows:
+        if isinstance(row, UnreadableRow):
+            job = name_of_dir(row.job_dir)
+            table.append((row.invocation, row.worktree, job, UNREADABLE, "-", "-", "-"))
+            where = f"{row.invocation}/{row.worktree}/{row.job_dir}"
+            print(f"coordinator: unreadable record {where}: {row.problem}", file=sys.stderr)
+            continue
         started = row.started
         duration = row.duration(reference)
         code = row.record.exit_code

@@ -32,10 +32,11 @@ from coordinator.recorder import Recorder
 from coordinator.runner import JobProcess, describe_exit, group_alive, signal_group, spawn
 from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
 from coordinator.store import RunDir
-from coordinator.timefmt import now
+from coordinator.timefmt import monotonic, now
 
 DRAIN_POLL = 0.01  # seconds between checks that a stopped job's group is empty
 DRAIN_LIMIT = 2.0  # seconds after SIGKILL before we stop waiting for a group to empty
+MAX_WAIT = 3600.0  # longest single wait: a huge or infinite timeout or grace just waits again
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,15 @@ class Run:
     # -- public control ------------------------------------------------------
 
     def cancel(self, job: str | None = None, reason: str = "cancelled") -> None:
-        """Cancel one job by name, or everything. Safe from any thread or a signal handler."""
+        """Cancel one job by name, or everything. Safe from any thread or a signal handler.
+
+        The recorded reason always says `cancel` (DESIGN 4.3): a `reason` that
+        does not is recorded as `cancelled: REASON`.
+        """
         if job is not None and job not in self._jobs:
             raise KeyError(f"no job named {job!r}")
+        if "cancel" not in reason:
+            reason = f"cancelled: {reason}"
         self._requests.append((job, reason))
         self._wake()
 
@@ -204,13 +211,13 @@ class Run:
         moments = []
         for proc in self._procs.values():
             if proc.stopping is not None and proc.exit_code is not None:
-                moments.append(time.monotonic() + DRAIN_POLL)
+                moments.append(monotonic() + DRAIN_POLL)
             for moment in (proc.deadline, proc.kill_at if proc.kill_sent_at is None else None):
                 if moment is not None:
                     moments.append(moment)
         if not moments:
             return None
-        return max(0.0, min(moments) - time.monotonic())
+        return min(MAX_WAIT, max(0.0, min(moments) - monotonic()))
 
     def _handle_requests(self) -> None:
         while self._requests:
@@ -226,7 +233,7 @@ class Run:
                 self._carry_out(self._scheduler.cancel(name))
 
     def _check_deadlines(self) -> None:
-        moment = time.monotonic()
+        moment = monotonic()
         for proc in self._procs.values():
             if proc.stopping is None and proc.deadline is not None and moment >= proc.deadline:
                 timeout = self._jobs[proc.name].timeout
@@ -236,13 +243,21 @@ class Run:
                 proc.kill_sent_at = moment
 
     def _stop(self, proc: JobProcess, status: Status, reason: str) -> None:
-        """Begin the escalation: SIGTERM to the group now, SIGKILL after the grace."""
+        """Begin the escalation: SIGTERM to the group now, SIGKILL after the grace.
+
+        A grace of 0 means SIGKILL at once (DESIGN 4.2): right after the
+        SIGTERM, not on a later turn of the loop.
+        """
         if proc.stopping is not None:
             return
         proc.stopping = status
         proc.stop_reason = reason
         signal_group(proc.pgid, signal.SIGTERM)
-        proc.kill_at = time.monotonic() + self._settings.kill_grace
+        moment = monotonic()
+        proc.kill_at = moment + self._settings.kill_grace
+        if self._settings.kill_grace <= 0:
+            signal_group(proc.pgid, signal.SIGKILL)
+            proc.kill_sent_at = moment
 
     def _reap(self) -> None:
         for proc in list(self._procs.values()):
@@ -254,7 +269,7 @@ class Run:
                 self._unwatch(proc)
             if proc.stopping is not None and group_alive(proc.pgid):
                 waited = proc.kill_sent_at is not None
-                if not waited or time.monotonic() - proc.kill_sent_at < DRAIN_LIMIT:
+                if not waited or monotonic() - proc.kill_sent_at < DRAIN_LIMIT:
                     continue
             self._finish(proc)
 
@@ -274,6 +289,7 @@ class Run:
     def _start(self, job: JobSpec) -> list[Action]:
         """Start `job`; if it cannot start, record it failed and return what follows."""
         cwd = self._cwd / job.cwd if job.cwd else self._cwd
+        shown_cwd = job.cwd or str(self._cwd)  # a start failure names the cwd (DESIGN 4.3)
         problem = None
         try:
             log_path = self._dir.prepare(job.name) / "output.log"
@@ -281,17 +297,21 @@ class Run:
             self._store_failed(error)
             problem = f"cannot start: cannot create its log: {error.strerror}"
         if problem is None and not cwd.is_dir():
-            problem = f"cannot start: cwd '{job.cwd}' does not exist"
+            missing = "is not a directory" if cwd.exists() else "does not exist"
+            problem = f"cannot start: cwd '{shown_cwd}' {missing}"
         if problem is None:
             started_at, started_mono = now()
             try:
                 popen = spawn(job.run, cwd=cwd, env={**self._env, **job.env}, log_path=log_path)
             except OSError as error:
-                problem = f"cannot start: {error.strerror or error}"
+                # The child's chdir failed (the cwd went away since the check), or exec did.
+                where = f"cwd '{shown_cwd}': " if str(error.filename) == str(cwd) else ""
+                problem = f"cannot start: {where}{error.strerror or error}"
         if problem is not None:
             self._save(self._record(job, Status.FAILED, reason=problem), "ended")
             return self._scheduler.job_ended(job.name, Status.FAILED)
-        deadline = None if job.timeout is None else time.monotonic() + job.timeout
+        # Counted from the job's own start: the very stamp its record carries.
+        deadline = None if job.timeout is None else started_mono / 1e9 + job.timeout
         proc = JobProcess(job.name, popen, deadline, started_at, started_mono)
         self._watch(proc)
         self._procs[job.name] = proc
@@ -385,20 +405,22 @@ class Run:
 
     def _abandon(self) -> None:
         """On any exit from `run()`: kill what is left and record it, best effort."""
+        reason = "cancelled: coordinator stopped"
         for proc in list(self._procs.values()):
             signal_group(proc.pgid, signal.SIGKILL)
             proc.popen.wait()
             self._unwatch(proc)
+            give_up = monotonic() + DRAIN_LIMIT
+            while group_alive(proc.pgid) and monotonic() < give_up:  # stamp once it is gone
+                time.sleep(DRAIN_POLL)
             del self._procs[proc.name]
-            record = self._record(
-                self._jobs[proc.name], Status.CANCELLED, proc=proc, reason="coordinator stopped"
-            )
+            record = self._record(self._jobs[proc.name], Status.CANCELLED, proc=proc, reason=reason)
             record.finished_at, record.finished_mono_ns = now()
             record.exit_code = proc.popen.returncode
             self._records[proc.name] = record
             self._recorder.submit(record, "ended")
         for name in self._scheduler.pending():
-            record = self._record(self._jobs[name], Status.CANCELLED, reason="coordinator stopped")
+            record = self._record(self._jobs[name], Status.CANCELLED, reason=reason)
             self._records[name] = record
             self._recorder.submit(record, "ended")
         self._recorder.flush()  # on the way out: write, but call no more callbacks

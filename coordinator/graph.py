@@ -15,7 +15,7 @@ from dataclasses import replace
 from graphlib import CycleError, TopologicalSorter
 
 from coordinator.model import InputError, JobSpec
-from coordinator.yamlsrc import did_you_mean
+from coordinator.yamlsrc import did_you_mean, quote
 
 
 def validate_graph(jobs: Sequence[JobSpec], *, path: str | None = None) -> None:
@@ -55,7 +55,9 @@ def promote(jobs: Sequence[JobSpec]) -> tuple[tuple[JobSpec, ...], dict[str, str
             if target.background:
                 direct = len(chain) == 2
                 label = (
-                    repr(root.name) if direct else f"{root.name!r} (through {' -> '.join(chain)})"
+                    quote(root.name)
+                    if direct
+                    else f"{quote(root.name)} (through {' -> '.join(map(_shown, chain))})"
                 )
                 needed_by.setdefault(target.name, []).append(label)
     promoted = tuple(
@@ -79,7 +81,7 @@ def _first_definitions(jobs: Sequence[JobSpec]) -> dict[str, int]:
 
 def _first_job_problem(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[int, str] | None:
     for index, job in enumerate(jobs):
-        label = f"job {job.name!r}"
+        label = f"job {quote(job.name)}"
         earlier = first[job.name]
         if earlier != index:
             where = _where(jobs[earlier], earlier)
@@ -91,7 +93,7 @@ def _first_job_problem(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[
             if need not in first:
                 others = [name for name in first if name != job.name]
                 hint = did_you_mean(need, others)
-                return index, f"{label}: needs unknown job {need!r}{hint}"
+                return index, f"{label}: needs unknown job {quote(need)}{hint}"
     return None
 
 
@@ -104,7 +106,7 @@ def _shown(name: str) -> str:
 
     A newline or tab in a name would split the one-line message, or hide in it.
     """
-    return name if name.isprintable() else repr(name)
+    return name if name.isprintable() else quote(name)
 
 
 def _find_cycle(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[int, str] | None:
@@ -122,7 +124,7 @@ def _find_cycle(jobs: Sequence[JobSpec], first: dict[str, int]) -> tuple[int, st
         start = min(range(len(ring)), key=lambda i: first[ring[i]])
         ring = ring[start:] + ring[:start]
         shown = " -> ".join(_shown(name) for name in [*ring, ring[0]])
-        return first[ring[0]], f"job {ring[0]!r}: dependency cycle: {shown}"
+        return first[ring[0]], f"job {quote(ring[0])}: dependency cycle: {shown}"
     return None
 
 

@@ -1,20 +1,25 @@
 """What earlier runs recorded: the `jobs` listing and `prune`.
 
 Both read only meta.json records (DESIGN 4.3), so they work on state written
-by any coordinator that honours the contract, not just this one.
+by any coordinator that honours the contract, not just this one: times are
+read with the one lenient RFC 3339 parser, and a record that cannot be read
+is listed as unreadable rather than stopping the listing.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from coordinator.model import Record, Status
-from coordinator.store import iter_runs
+from coordinator.store import META, iter_runs
 from coordinator.timefmt import parse_rfc3339
+
+UNREADABLE = "unreadable"  # the status the listing shows for a record it cannot read
 
 
 @dataclass(frozen=True)
@@ -49,13 +54,42 @@ class JobRow:
         }
 
 
-def job_rows(state_dir: Path) -> list[JobRow]:
-    """Every recorded job, newest invocation first, jobs in start order within one."""
-    runs = []
+@dataclass(frozen=True)
+class UnreadableRow:
+    """A meta.json that is not a valid record: listed, with what is wrong, not skipped."""
+
+    invocation: str
+    worktree: str
+    job_dir: str  # the job's directory name: the record's own name could not be read
+    problem: str
+
+    def to_json(self, reference: datetime) -> dict[str, Any]:
+        return {
+            "invocation": self.invocation,
+            "worktree": self.worktree,
+            "job_dir": self.job_dir,
+            "status": UNREADABLE,
+            "problem": self.problem,
+        }
+
+
+def job_rows(state_dir: Path) -> list[JobRow | UnreadableRow]:
+    """Every recorded job, newest invocation first, jobs in start order within one.
+
+    The unreadable records of a run come after its readable ones.
+    """
+    runs: list[tuple[datetime, list[JobRow | UnreadableRow]]] = []
     for listing in iter_runs(state_dir):
-        rows = [JobRow(listing.invocation, listing.worktree, r) for r in listing.records.values()]
-        rows.sort(key=lambda row: (row.record.started_at or "~", row.record.name))
-        runs.append((_newest(listing.records.values()) or "", rows))
+        readable = [
+            JobRow(listing.invocation, listing.worktree, r) for r in listing.records.values()
+        ]
+        readable.sort(key=lambda row: (_start_key(row.record), row.record.name))
+        rows: list[JobRow | UnreadableRow] = [*readable]
+        rows += [
+            UnreadableRow(listing.invocation, listing.worktree, job_dir, problem)
+            for job_dir, problem in sorted(listing.unreadable.items())
+        ]
+        runs.append((_newest(listing.records.values()) or _NEVER, rows))
     runs.sort(key=lambda item: item[0], reverse=True)
     return [row for _, rows in runs for row in rows]
 
@@ -71,16 +105,26 @@ class Invocation:
 
 
 def invocations(state_dir: Path) -> list[Invocation]:
-    """Every invocation under `state_dir`, newest first."""
+    """Every invocation under `state_dir`, newest first.
+
+    An unreadable record counts as activity at its file's modification time:
+    it may be another coordinator's record of a job still running.
+    """
     found: dict[str, list[Record]] = {}
     paths: dict[str, Path] = {}
+    touched: dict[str, list[datetime]] = {}
     for listing in iter_runs(state_dir):
         found.setdefault(listing.invocation, []).extend(listing.records.values())
         paths[listing.invocation] = listing.path.parent
+        touched.setdefault(listing.invocation, []).extend(
+            moment
+            for job_dir in listing.unreadable
+            if (moment := _mtime(listing.path / job_dir / META)) is not None
+        )
     result = []
     for name, records in found.items():
-        newest = _newest(records)
-        moment = _parse(newest) if newest else _mtime(paths[name])
+        moments = [m for m in [_newest(records), *touched[name]] if m is not None]
+        moment = max(moments) if moments else _mtime(paths[name]) or _NEVER
         running = any(r.status is Status.RUNNING for r in records)
         result.append(Invocation(name, paths[name], moment, running))
     result.sort(key=lambda inv: inv.last_activity, reverse=True)
@@ -106,14 +150,29 @@ def remove(invocation: Invocation) -> None:
     shutil.rmtree(invocation.path)
 
 
-def _newest(records: Any) -> str | None:
-    stamps = [s for r in records for s in (r.started_at, r.finished_at) if s]
-    return max(stamps) if stamps else None
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def _newest(records: Iterable[Record]) -> datetime | None:
+    """The latest start or end among `records`, compared as times (not as strings)."""
+    return max(
+        (parse_rfc3339(s) for r in records for s in (r.started_at, r.finished_at) if s),
+        default=None,
+    )
+
+
+def _start_key(record: Record) -> tuple[bool, datetime]:
+    """Sort key: started jobs by start time, then those that never started."""
+    started = _parse(record.started_at)
+    return (started is None, started or _NEVER)
 
 
 def _parse(text: str | None) -> datetime | None:
     return parse_rfc3339(text) if text else None
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    except OSError:  # gone since it was listed
+        return None

@@ -10,14 +10,21 @@ silently runs the wrong command is worse than one that refuses to start.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from coordinator import graph
 from coordinator.model import HooksFile, InputError, JobSpec, Settings, Strategy
-from coordinator.yamlsrc import LineList, LineMap, describe, did_you_mean, parse_yaml, read_source
+from coordinator.yamlsrc import (
+    LineList,
+    LineMap,
+    describe,
+    did_you_mean,
+    parse_yaml,
+    quote,
+    read_source,
+)
 
 _TOP_KEYS = ("coordinator", "hooks")
 _SETTINGS_KEYS = ("strategy", "max_parallel", "kill_grace")
@@ -39,10 +46,10 @@ def select_hook(hooks: HooksFile, name: str) -> tuple[JobSpec, ...]:
     """The jobs of hook `name`; a hook the file does not define is an input error."""
     if name in hooks.hooks:
         return hooks.hooks[name]
-    defined = ", ".join(repr(hook) for hook in hooks.hooks) or "none"
+    defined = ", ".join(quote(hook) for hook in hooks.hooks) or "none"
     hint = did_you_mean(name, hooks.hooks)
-    message = f"hook {name!r} is not defined{hint}; defined hooks: {defined}"
-    raise InputError(message, path=hooks.path)
+    message = f"hook {quote(name)} is not defined{hint}; defined hooks: {defined}"
+    raise InputError(message, path=hooks.path, line=hooks.line)
 
 
 class _Checker:
@@ -61,7 +68,7 @@ class _Checker:
 
     def unknown_key(self, owner: LineMap, key: Any, label: str, allowed: tuple[str, ...]) -> None:
         hint = did_you_mean(key, allowed)
-        self.fail(owner.key_line(key), f"{label}: unknown key {key!r}{hint}")
+        self.fail(owner.key_line(key), f"{label}: unknown key {_shown_key(key)}{hint}")
 
     # -- levels ---------------------------------------------------------------
 
@@ -80,7 +87,9 @@ class _Checker:
                 self.unknown_key(top, key, "top level", _TOP_KEYS)
         if "hooks" not in top:
             self.fail(top.line, "top level: missing 'hooks:' (the hooks and their jobs)")
-        return HooksFile(path=Path(self.path), settings=settings, hooks=hooks)
+        return HooksFile(
+            path=Path(self.path), settings=settings, hooks=hooks, line=top.key_line("hooks")
+        )
 
     def settings(self, top: LineMap, key: str) -> Settings:
         block = self.mapping(top[key], top.key_line(key), "'coordinator' must be a mapping")
@@ -100,7 +109,7 @@ class _Checker:
             line = block.key_line(name)
             if not isinstance(name, str) or not name:
                 self.fail(line, f"a hook name must be a non-empty string, got {describe(name)}")
-            label = f"hook {name!r}"
+            label = f"hook {quote(name)}"
             body = self.mapping(hook, line, f"{label}: must be a mapping with a 'jobs:' list")
             hooks[name] = self.hook(body, label)
         return hooks
@@ -123,7 +132,7 @@ class _Checker:
     def job(self, items: LineList, index: int) -> JobSpec:
         item = items[index]
         name = item.get("name") if isinstance(item, LineMap) else None
-        label = f"job {name!r}" if isinstance(name, str) and name else f"job #{index + 1}"
+        label = f"job {quote(name)}" if isinstance(name, str) and name else f"job #{index + 1}"
         job = self.mapping(
             item, items.item_line(index), f"{label}: must be a mapping with 'name:' and 'run:'"
         )
@@ -184,15 +193,18 @@ class _Checker:
         env: dict[str, str] = {}
         for name, value in block.items():
             line = block.key_line(name)
-            if not _is_env_name(name):
+            # DESIGN 4.2: a non-empty string without '=' (execve cannot pass a NUL either).
+            if not isinstance(name, str) or not name or "=" in name or "\0" in name:
                 self.fail(line, f"{label}: env: {describe(name)} is not a valid variable name")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = block.value_text(name)  # as written: `3.10` stays "3.10"
+                value = str(value)  # the parsed value's text: `1.50` gives "1.5"
             if not isinstance(value, str):
                 got = describe(value)
-                self.fail(line, f"{label}: env {name!r} must be a string or a number, got {got}")
+                self.fail(
+                    line, f"{label}: env {quote(name)} must be a string or a number, got {got}"
+                )
             if "\0" in value:
-                self.fail(line, f"{label}: env {name!r} must not contain a NUL character")
+                self.fail(line, f"{label}: env {quote(name)} must not contain a NUL character")
             env[name] = value
         return env
 
@@ -200,23 +212,24 @@ class _Checker:
         value = self.seconds(owner, key, label)
         if not value > 0:
             self.fail(owner.key_line(key), f"{label}: '{key}' must be greater than 0, got {value}")
-        return float(value)
+        return _float(value)
 
     def kill_grace(self, owner: LineMap, key: str, label: str) -> float:
         value = self.seconds(owner, key, label)
         if value < 0:
             self.fail(owner.key_line(key), f"{label}: '{key}' must be 0 or more, got {value}")
-        return float(value)
+        return _float(value)
 
     def seconds(self, owner: LineMap, key: str, label: str) -> float:
-        """A number of seconds as written (int or float), so messages echo the input."""
+        """A number of seconds as written (int or float), so messages echo the input.
+
+        Any size is fine, `.inf` included: the run loop never waits longer
+        than it can (engine.MAX_WAIT at a time), so a huge value means "never".
+        """
         value = owner[key]
         line = owner.key_line(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or _is_nan(value):
             self.fail(line, f"{label}: '{key}' must be a number of seconds, got {describe(value)}")
-        if value > threading.TIMEOUT_MAX:  # also .inf; the OS cannot wait that long
-            limit = f"{threading.TIMEOUT_MAX:.0f}"
-            self.fail(line, f"{label}: '{key}' must be at most {limit} seconds, got {value}")
         return value
 
     def condition(self, owner: LineMap, key: str, label: str) -> bool | str:
@@ -253,12 +266,28 @@ class _Checker:
         return value
 
 
+def _float(value: float) -> float:
+    """`float(value)`, but an int too large for a float is infinity rather than an error."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 def _is_nan(value: float) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _shown_key(key: Any) -> str:
+    return quote(key) if isinstance(key, str) else repr(key)
+
+
 def _is_env_name(name: Any) -> bool:
-    """A name a shell can read: execve refuses '=' and NUL, and `$X` is an expansion."""
+    """A `skip:`/`only:` variable name: execve refuses '=' and NUL, and `$X` is an expansion.
+
+    Stricter than an `env` key (DESIGN 4.2 asks only for no '=' there): a
+    condition names a variable to test, and `$CI` is a typo for `CI`.
+    """
     return isinstance(name, str) and bool(name) and not any(c in name for c in "=\0$")
 
 

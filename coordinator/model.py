@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coordinator.timefmt import parse_rfc3339
+
 
 class Status(str, enum.Enum):
     """A job's recorded status (DESIGN 4.3)."""
@@ -78,11 +80,16 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class HooksFile:
-    """A loaded, fully validated hooks file."""
+    """A loaded, fully validated hooks file.
+
+    `line` is the line of its `hooks:` key, where a message about a hook the
+    file does not define points.
+    """
 
     path: Path
     settings: Settings
     hooks: Mapping[str, tuple[JobSpec, ...]]
+    line: int | None = field(default=None, compare=False)
 
 
 class InputError(Exception):
@@ -138,19 +145,60 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Record:
-        cause = data.get("skip_cause")
+        """A record from its JSON form; ValueError when a field has the wrong type.
+
+        Records may come from another coordinator, so a missing optional field
+        takes its default; but a field of the wrong type (a number for a time,
+        a string for an exit code) is refused here rather than breaking a
+        reader later. Times must be RFC 3339 (any form `parse_rfc3339` reads).
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a record must be a JSON object, got {type(data).__name__}")
+        cause = _field(data, "skip_cause", str, None)
+        needs = _field(data, "needs", list, None) or []
+        if not all(isinstance(need, str) for need in needs):
+            raise ValueError("'needs' must be a list of strings")
+        started_at = _time_field(data, "started_at")
+        finished_at = _time_field(data, "finished_at")
         return cls(
-            name=data["name"],
-            status=Status(data["status"]),
-            command=data.get("command", ""),
-            needs=list(data.get("needs") or []),
-            background=bool(data.get("background", False)),
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-            started_mono_ns=data.get("started_mono_ns"),
-            finished_mono_ns=data.get("finished_mono_ns"),
-            exit_code=data.get("exit_code"),
+            name=_field(data, "name", str),
+            status=Status(_field(data, "status", str)),
+            command=_field(data, "command", str, ""),
+            needs=list(needs),
+            background=_field(data, "background", bool, False),
+            started_at=started_at,
+            finished_at=finished_at,
+            started_mono_ns=_field(data, "started_mono_ns", int, None),
+            finished_mono_ns=_field(data, "finished_mono_ns", int, None),
+            exit_code=_field(data, "exit_code", int, None),
             skip_cause=None if cause is None else SkipCause(cause),
-            reason=data.get("reason"),
-            pid=data.get("pid"),
+            reason=_field(data, "reason", str, None),
+            pid=_field(data, "pid", int, None),
         )
+
+
+_REQUIRED = object()
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type, default: Any = _REQUIRED) -> Any:
+    """`data[key]` when it is a `kind` (an int is never a bool), else its default if allowed.
+
+    No default: the key is required. Default None: null is allowed too.
+    """
+    if key not in data:
+        if default is _REQUIRED:
+            raise ValueError(f"missing field {key!r}")
+        return default
+    value = data[key]
+    if value is None and default is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"field {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _time_field(data: Mapping[str, Any], key: str) -> str | None:
+    text = _field(data, key, str, None)
+    if text is not None:
+        parse_rfc3339(text)  # raises ValueError for anything that is not a time
+    return text

@@ -50,13 +50,6 @@ Action = Start | Skip | Cancel
 Condition = Callable[[JobSpec], str | None]
 """Returns a reason when the job's own skip/only condition says not to run it."""
 
-_STATUS_WORDS = {
-    Status.FAILED: "failed",
-    Status.TIMED_OUT: "timed out",
-    Status.CANCELLED: "was cancelled",
-    Status.SKIPPED: "was skipped",
-}
-
 
 def _no_condition(job: JobSpec) -> str | None:
     return None
@@ -258,12 +251,17 @@ class Scheduler:
         self._fresh.append(name)
 
     def _unsatisfied(self, needs: Iterable[str]) -> list[str]:
+        """`need 'x' STATUS` for each need that did not succeed (DESIGN 4.3's reason text).
+
+        STATUS is the need's recorded status word (`failed`, `timed_out`,
+        `cancelled`, `skipped`), so a reader can match it against the record.
+        """
         reasons = []
-        for need in needs:
+        for need in dict.fromkeys(needs):  # `needs: [a, a]` names `a` once
             status, cause = self._ended[need]
             if status is Status.COMPLETED or cause is SkipCause.CONDITION:
                 continue
-            reasons.append(f"need '{need}' {_STATUS_WORDS[status]}")
+            reasons.append(f"need '{need}' {status.value}")
         return reasons
 
     def _level_ended(self) -> bool:

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
@@ -25,18 +25,20 @@ META = "meta.json"
 LOG = "output.log"
 _SAFE = re.compile(r"[A-Za-z0-9._-]+")
 _PLAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_MAX_COMPONENT = 200  # well under NAME_MAX (255 bytes) on every common filesystem
+_NAME_MAX = 255  # bytes in one path component on every common filesystem
+_MAX_COMPONENT = 200  # for encoded names: well under NAME_MAX
 
 
 def dir_name(name: str) -> str:
     """A directory name for a job (or worktree) name that cannot collide.
 
-    Safe names are used as they are. Any other name is written as `%` plus a
+    Safe names are used as they are (DESIGN 4.3), up to the 255 bytes a
+    file name can hold. Any other name is written as `%` plus a
     percent-encoding of its UTF-8 bytes (injective, and `%` never starts a
     safe name); one whose encoding is too long for a file name becomes `#`
     plus its SHA-256. Readers key records by the `name` field, not this.
     """
-    if _SAFE.fullmatch(name) and name not in (".", "..") and len(name) <= _MAX_COMPONENT:
+    if _SAFE.fullmatch(name) and name not in (".", "..") and len(name) <= _NAME_MAX:
         return name
     encoded = "".join(
         chr(byte) if chr(byte) in _PLAIN_CHARS else f"%{byte:02X}" for byte in name.encode()
@@ -99,7 +101,10 @@ def name_of_dir(directory: str) -> str:
     index = 1
     while index < len(directory):
         if directory[index] == "%":
-            raw += bytes.fromhex(directory[index + 1 : index + 3])
+            try:
+                raw += bytes.fromhex(directory[index + 1 : index + 3])
+            except ValueError:  # not written by `dir_name`: show it as it is
+                return directory
             index += 3
         else:
             raw += directory[index].encode()
@@ -113,36 +118,72 @@ def read_records(run_dir: Path, *, skip_unreadable: bool = False) -> dict[str, R
     A record that cannot be read or parsed raises, unless `skip_unreadable`:
     listings skip it, while the harness wants to know.
     """
+    records, _ = read_run(run_dir, strict=not skip_unreadable)
+    return records
+
+
+def read_run(run_dir: Path, *, strict: bool = False) -> tuple[dict[str, Record], dict[str, str]]:
+    """The records under one invocation/worktree directory, and the unreadable ones.
+
+    The second mapping is job directory name -> what is wrong with its
+    meta.json (not JSON, a field of the wrong type...). With `strict`, the
+    first such problem raises instead.
+    """
     records: dict[str, Record] = {}
+    unreadable: dict[str, str] = {}
     for meta in sorted(Path(run_dir).glob(f"*/{META}")):
         try:
             record = Record.from_json(json.loads(meta.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            if skip_unreadable:
-                continue
-            raise
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            if strict:
+                raise
+            unreadable[meta.parent.name] = _problem(error)
+            continue
         records[record.name] = record
-    return records
+    return records, unreadable
+
+
+def _problem(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return f"cannot read: {error.strerror or error}"
+    if isinstance(error, RecursionError):
+        return "not a record: nested too deep"
+    return " ".join(f"not a record: {error}".split())  # one line, whatever the error said
 
 
 @dataclass(frozen=True)
 class RunListing:
-    """One invocation/worktree directory found under a state dir."""
+    """One invocation/worktree directory found under a state dir.
+
+    `unreadable` maps the job directory of each meta.json that is not a
+    valid record to what is wrong with it: listings show it, not a traceback.
+    """
 
     invocation: str
     worktree: str
     path: Path
     records: dict[str, Record]
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 def iter_runs(state_dir: Path) -> Iterator[RunListing]:
-    """Every recorded run under `state_dir`; unreadable records are skipped."""
+    """Every recorded run under `state_dir`; unreadable records are listed apart."""
     jobs = Path(state_dir) / "jobs"
-    if not jobs.is_dir():
-        return
-    for invocation in sorted(p for p in jobs.iterdir() if p.is_dir()):
-        for worktree in sorted(p for p in invocation.iterdir() if p.is_dir()):
-            records = read_records(worktree, skip_unreadable=True)
+    for invocation in _subdirs(jobs):
+        for worktree in _subdirs(invocation):
+            records, unreadable = read_run(worktree)
             yield RunListing(
-                name_of_dir(invocation.name), name_of_dir(worktree.name), worktree, records
+                name_of_dir(invocation.name),
+                name_of_dir(worktree.name),
+                worktree,
+                records,
+                unreadable,
             )
+
+
+def _subdirs(path: Path) -> list[Path]:
+    """The directories in `path`, sorted; none when it is missing or cannot be listed."""
+    try:
+        return sorted(p for p in path.iterdir() if p.is_dir())
+    except OSError:
+        return []

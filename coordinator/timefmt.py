@@ -9,15 +9,32 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)", re.ASCII
+)
+_MONOTONIC: int | None = getattr(time, "CLOCK_MONOTONIC", None)
+
+
+def mono_ns() -> int:
+    """CLOCK_MONOTONIC in ns: the machine's clock, comparable across processes (DESIGN 4.3).
+
+    Named explicitly: `time.monotonic_ns()` is another clock on some systems.
+    """
+    return time.clock_gettime_ns(_MONOTONIC) if _MONOTONIC is not None else time.monotonic_ns()
+
+
+def monotonic() -> float:
+    """`mono_ns()` in seconds, for deadlines measured against the recorded stamps."""
+    return mono_ns() / 1e9
 
 
 def now() -> tuple[str, int]:
-    """The current time as (RFC 3339 UTC string with microseconds, monotonic ns)."""
-    return rfc3339(datetime.now(timezone.utc)), time.monotonic_ns()
+    """The current time as (RFC 3339 UTC string with microseconds, CLOCK_MONOTONIC ns)."""
+    return rfc3339(datetime.now(timezone.utc)), mono_ns()
 
 
 def rfc3339(moment: datetime) -> str:
@@ -25,7 +42,38 @@ def rfc3339(moment: datetime) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    """Any RFC 3339 time, as an aware UTC datetime; ValueError for anything else.
+
+    Records may come from another coordinator (DESIGN 4.3), so this is lenient
+    where RFC 3339 is: with or without a fraction (any number of digits, cut
+    to microseconds), `T`, `t` or a space, `Z`, `z` or a numeric offset, and
+    a leap second `:60`. The one parser for every reader of the coordinator.
+    """
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    zone = timezone.utc
+    if offset not in ("Z", "z"):
+        sign = -1 if offset[0] == "-" else 1
+        zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+    leap = second == "60"
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            59 if leap else int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=zone,
+        )
+        if leap:
+            moment += timedelta(seconds=1)
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # the edges of year 1 and 9999, moved by an offset
+        raise ValueError(f"not an RFC 3339 time we can represent: {text!r}") from None
 
 
 def parse_duration(text: str) -> float:

@@ -12,6 +12,7 @@ both build their validation on it; every problem is an `InputError`.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,25 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__} value"
 
 
+def quote(name: str) -> str:
+    """A name in single quotes for a one-line message: `'db-seed'`, `'it's'`, `'a\\nb'`.
+
+    DESIGN 4.2 wants job names in single quotes, whatever they contain; only
+    what would break or hide in the line (a newline, a tab, a control
+    character) is escaped, and then a backslash too so the escape is unambiguous.
+    """
+    if name.isprintable():
+        return f"'{name}'"
+    escaped = "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in name)
+    return f"'{escaped}'"
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """A ` (did you mean 'x'?)` suffix when `word` is close to one of `choices`, else ''."""
     if not isinstance(word, str):
         return ""
     matches = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    return f" (did you mean {quote(matches[0])}?)" if matches else ""
 
 
 def read_source(path: Path) -> str:
@@ -91,7 +105,8 @@ def read_source(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+        # Line 1: an input error message always starts with FILE:LINE (DESIGN 4.2).
+        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path, line=1) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -120,6 +135,15 @@ def parse_yaml(text: str, path: str) -> Any:
         raise InputError(
             f"YAML nesting is too deep (more than {MAX_NESTING} levels)", path=path, line=deep_line
         )
+    try:
+        return _parse_either(text, path)
+    except InputError as error:
+        if error.line is None:  # a message always starts with FILE:LINE (DESIGN 4.2)
+            error.line = 1
+        raise
+
+
+def _parse_either(text: str, path: str) -> Any:
     if _FastLoader is _Loader:
         return _parse(text, path, _Loader)
     try:
@@ -173,7 +197,8 @@ def _parse(text: str, path: str, loader_class: type[yaml.SafeLoader]) -> Any:
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(exc, path) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", path=path) from None
+        one_line = " ".join(str(exc).split())
+        raise InputError(f"invalid YAML: {one_line}", path=path) from None
     except RecursionError:
         raise InputError("YAML nesting is too deep", path=path) from None
     finally:
@@ -216,9 +241,21 @@ def _construct_seq(loader: _Loader, node: SequenceNode) -> Iterator[LineList]:
     data._item_lines = [_line(child) for child in node.value]
 
 
+def _construct_int(loader: _Loader, node: ScalarNode) -> int:
+    """safe_load's int, but a number too long for int() is a marked error, not a ValueError."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        digits = sys.get_int_max_str_digits()
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer too long (more than {digits} digits)", node.start_mark
+        ) from None
+
+
 for _loader_class in (_Loader, _CLoader):
     _loader_class.add_constructor("tag:yaml.org,2002:map", _construct_map)
     _loader_class.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+    _loader_class.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _is_empty(node: Node) -> bool:

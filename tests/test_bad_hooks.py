@@ -46,11 +46,12 @@ def expectations() -> dict[Path, str]:
 
 def problem_with(path: Path, code: int, out: str, err: str, expected: str, state: Path) -> str:
     """What is wrong with one run of the CLI on a bad file; '' when nothing is."""
-    form = re.compile(rf"coordinator: {re.escape(str(path))}(:[1-9][0-9]*)?: \S[^\n]*\n")
+    # DESIGN 4.2: one line that starts with `FILE:LINE: ` (no program-name prefix).
+    form = re.compile(rf"{re.escape(str(path))}:[1-9][0-9]*: \S[^\n]*\n")
     if code != 2:
         return f"exit code {code}, expected 2"
     if "Traceback" in err or not form.fullmatch(err):
-        return f"stderr is not one 'coordinator: FILE:LINE: message' line: {err!r}"
+        return f"stderr is not one 'FILE:LINE: message' line: {err!r}"
     if expected not in err:
         return f"message lacks {expected!r}: {err!r}"
     if out:

@@ -8,6 +8,8 @@ delay.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import re
@@ -22,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_groups_gone, live_members, ran_before, wait_for
-from coordinator import Record, Status
+from coordinator import JobEvent, Record, Status
+from coordinator import cli as cli_module
 from coordinator.store import read_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +158,28 @@ INVALID_FILES = {
         "      - {name: b, run: 'true', needs: [a]}\n",
         r"hooks\.yml:4: .*a -> b -> a",
     ),
+    "self-need": (
+        "hooks:\n  h:\n    jobs:\n      - {name: a, run: 'true', needs: [a]}\n",
+        r"hooks\.yml:4: .*'a'.*a -> a",
+    ),
+    "unknown-need": (
+        "hooks:\n  h:\n    jobs:\n"
+        "      - {name: install, run: 'true'}\n"
+        "      - {name: build, run: 'true', needs: [instal]}\n",
+        r"hooks\.yml:5: .*'build'.*did you mean 'install'\?",
+    ),
+    "quote-in-name": (
+        "hooks:\n  h:\n    jobs:\n      - {name: \"it's\", run: 'true', needs: [nope]}\n",
+        r"hooks\.yml:4: .*'it's'.*'nope'",
+    ),
+    "other-hook": (  # every hook of the file is checked, not only the one run
+        "hooks:\n  h:\n    jobs: []\n  other:\n    jobs:\n      - {name: b}\n",
+        r"hooks\.yml:6: .*'b'",
+    ),
+    "unknown-hook": (
+        "hooks:\n  pre-commit:\n    jobs: []\n",
+        r"hooks\.yml:1: .*'h'",
+    ),
 }
 
 
@@ -164,7 +189,8 @@ def test_invalid_file_exits_2_with_file_and_line(tmp_path: Path, case: str) -> N
     (tmp_path / "hooks.yml").write_text(text)
     result = cli(tmp_path, "run", "hooks.yml", "--hook", "h")
     assert result.returncode == 2
-    assert re.search(message, result.stderr), result.stderr
+    # DESIGN 4.2: one line on stderr that *starts* with FILE:LINE.
+    assert re.fullmatch(rf"{message}[^\n]*\n", result.stderr), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / ".coordinator-state").exists()
 
@@ -337,7 +363,9 @@ def cli_process(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+    ("sig", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
 )
 def test_signal_cancels_the_run(
     tmp_path: Path, cli_process: list[subprocess.Popen[bytes]], sig: signal.Signals, code: int
@@ -362,10 +390,57 @@ def test_signal_cancels_the_run(
     found = records(tmp_path)
     assert set(found) == {"long", "after", "later"}
     assert all(r.status is Status.CANCELLED for r in found.values()), found
+    assert all("cancel" in (r.reason or "") for r in found.values()), found
     assert found["after"].started_at is None and found["later"].started_at is None
     assert_groups_gone([found["long"].pid])
     assert "Traceback" not in (tmp_path / "err.txt").read_text()
     assert not (tmp_path / "after-ran").exists() and not (tmp_path / "later-ran").exists()
+
+
+def test_signal_while_the_file_is_loading_cancels_every_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-process: the SIGTERM is raised from inside prepare_hook, i.e. while the
+    # hooks file is read, before any Run exists. It must still cancel the run.
+    hooks_file(tmp_path, SIGNAL_HOOKS)
+    monkeypatch.chdir(tmp_path)
+    real_prepare = cli_module.prepare_hook
+
+    def prepare_then_signal(*args: object, **kwargs: object) -> object:
+        signal.raise_signal(signal.SIGTERM)  # runs the Python handler before returning
+        return real_prepare(*args, **kwargs)  # type: ignore[arg-type]
+
+    def not_the_cli(signum: int, _frame: object) -> None:
+        raise AssertionError("the CLI had no handler for SIGTERM while loading the file")
+
+    monkeypatch.setattr(cli_module, "prepare_hook", prepare_then_signal)
+    previous = signal.signal(signal.SIGTERM, not_the_cli)
+    try:
+        code = cli_module.main(run_args())
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143
+    assert restored is not_the_cli  # the CLI put back the handler it found
+    found = records(tmp_path)
+    assert set(found) == {"long", "after", "later"}
+    assert all(r.status is Status.CANCELLED and r.started_at is None for r in found.values())
+    assert all("cancel" in (r.reason or "") for r in found.values())
+
+
+def test_a_hung_up_terminal_does_not_stop_the_jobs() -> None:
+    # After SIGHUP a terminal write fails with EIO, not EPIPE: the console must go quiet.
+    class HungUp(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+        def fileno(self) -> int:
+            raise io.UnsupportedOperation("no fd")
+
+    console = cli_module.Console(HungUp())
+    record = Record(name="a", status=Status.COMPLETED, command="true", needs=[], background=False)
+    console.job_ended(JobEvent("ended", record))  # must not raise
+    console.summary([record], Path("state"))
 
 
 def test_closed_stdout_does_not_stop_the_jobs(

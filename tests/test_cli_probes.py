@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from cli_probes import PROBES
 
 OUR_CLI = [sys.executable, "-m", "coordinator"]

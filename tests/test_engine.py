@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
+import signal
 import threading
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from coordinator import (
     SkipCause,
     Status,
     Strategy,
+    engine,
     loads_hooks,
     select_hook,
 )
@@ -204,7 +207,7 @@ def test_timeout_kills_the_whole_process_group(runner: Runner) -> None:
     assert_groups_gone([t.pid])
     assert not (runner.cwd / "late").exists()
     after = result.records["after"]
-    assert after.status is Status.SKIPPED and "need 't' timed out" in (after.reason or "")
+    assert after.status is Status.SKIPPED and "need 't' timed_out" in (after.reason or "")
 
 
 def test_term_ignoring_job_is_killed_after_the_grace(runner: Runner) -> None:
@@ -374,6 +377,86 @@ def test_cancel_of_an_unknown_job_is_an_error(runner: Runner) -> None:
     run = runner.prepare([job("a", "true")])
     with pytest.raises(KeyError):
         run.cancel("nope")
+
+
+def test_a_cancel_reason_always_says_cancel(runner: Runner) -> None:
+    # DESIGN 4.3: "a cancel says `cancel`", whatever words the caller chose.
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "started" and event.record.name == "a":
+            run.cancel(reason="stopped by the user")
+
+    run = runner.prepare([job("a", "sleep 30"), job("b", "true", "a")], on_event=on_event)
+    result = run.run()
+    a = result.records["a"]
+    assert a.status is Status.CANCELLED
+    assert "cancel" in (a.reason or "") and "stopped by the user" in (a.reason or "")
+    assert result.records["b"].status is Status.CANCELLED
+    assert_groups_gone([a.pid])
+
+
+def test_jobs_left_when_run_is_interrupted_are_recorded_cancelled(runner: Runner) -> None:
+    # An on_event callback that raises ends run(): what was running or pending is
+    # recorded cancelled, with a reason that says so, and nothing is left running.
+    class Interrupted(Exception):
+        pass
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "started" and event.record.name == "a":
+            raise Interrupted
+
+    run = runner.prepare([job("a", "sleep 30"), job("b", "true", "a")], on_event=on_event)
+    with pytest.raises(Interrupted):
+        run.run()
+    records = {
+        name: Record.from_json(read_meta(run.jobs_dir / name / "meta.json")) for name in "ab"
+    }
+    for record in records.values():
+        assert record.status is Status.CANCELLED, record
+        assert "cancel" in (record.reason or ""), record
+    assert records["a"].finished_mono_ns is not None and records["b"].started_at is None
+    assert_groups_gone([records["a"].pid])
+
+
+def test_kill_grace_0_sends_sigkill_at_once(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DESIGN 4.2: "SIGKILL after kill_grace (0 means at once)": in the same step as
+    # the SIGTERM, not on a later turn of the loop after the job had time to react.
+    sent: list[int] = []
+    real_signal_group = engine.signal_group
+
+    def spy(pgid: int, sig: int) -> None:
+        sent.append(sig)
+        real_signal_group(pgid, sig)
+
+    real_stop = engine.Run._stop
+    after_stop: list[list[int]] = []
+
+    def stop(self: Run, *args: object) -> None:
+        real_stop(self, *args)  # type: ignore[arg-type]
+        after_stop.append(list(sent))
+
+    monkeypatch.setattr(engine, "signal_group", spy)
+    monkeypatch.setattr(engine.Run, "_stop", stop)
+    result = runner.run([job("t", "sleep 30", timeout=0.2)], settings=Settings(kill_grace=0))
+    assert result.records["t"].status is Status.TIMED_OUT
+    assert after_stop == [[signal.SIGTERM, signal.SIGKILL]]
+    assert_groups_gone([result.records["t"].pid])
+
+
+def test_an_infinite_timeout_and_grace_are_accepted(runner: Runner) -> None:
+    # `timeout` a number > 0, `kill_grace` a number >= 0: infinity is one (it means never).
+    jobs = [job("quick", "true", timeout=math.inf), job("slow", "sleep 30")]
+
+    def on_event(event: JobEvent) -> None:
+        if event.kind == "ended" and event.record.name == "quick":
+            run.cancel()
+
+    run = runner.prepare(jobs, settings=Settings(kill_grace=math.inf), on_event=on_event)
+    result = run.run()
+    assert result.records["quick"].status is Status.COMPLETED
+    assert result.records["slow"].status is Status.CANCELLED  # `sleep` dies of the SIGTERM
+    assert_groups_gone([result.records["slow"].pid])
 
 
 # -- concurrency and phases ------------------------------------------------------------
@@ -594,6 +677,32 @@ def test_job_whose_cwd_is_missing_fails_without_an_exit_code(runner: Runner) -> 
     assert lost.exit_code is None and lost.pid is None and lost.started_at is None
     assert "no/such/dir" in (lost.reason or "")
     assert after.status is Status.SKIPPED and "need 'lost' failed" in (after.reason or "")
+
+
+def test_a_missing_run_cwd_is_named_for_a_job_without_its_own(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    run = Run([job("a", "true")], state_dir=tmp_path / "state", cwd=gone, worktree="wt")
+    record = run.run().records["a"]
+    assert record.status is Status.FAILED and record.exit_code is None
+    assert str(gone) in (record.reason or ""), record.reason
+
+
+def test_a_cwd_that_vanishes_just_before_the_spawn_is_named(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The directory is checked, then removed before the child's chdir: the
+    # spawn's own error must still name it.
+    (runner.cwd / "sub").mkdir()
+    real_spawn = engine.spawn
+
+    def remove_then_spawn(command: str, **options: object) -> object:
+        (runner.cwd / "sub").rmdir()
+        return real_spawn(command, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "spawn", remove_then_spawn)
+    record = runner.run([job("a", "true", cwd="sub")]).records["a"]
+    assert record.status is Status.FAILED and record.exit_code is None
+    assert "cwd 'sub'" in (record.reason or ""), record.reason
 
 
 def test_job_env_is_added_to_the_inherited_env_and_cwd_is_relative(runner: Runner) -> None:

@@ -212,3 +212,130 @@ def test_prune_spares_an_invocation_with_a_job_still_running(tmp_path: Path) -> 
         found = invocations(tmp_path)
         doomed = select_prunable(found, older_than=7 * 86400, keep_last=0, reference=NOW)
     assert [inv.name for inv in doomed] == ["done"]
+
+
+# -- records from another coordinator: any RFC 3339 UTC time, odd records ------------------
+
+
+def write_raw(state: Path, invocation: str, name: str, data: object) -> None:
+    directory = state / "jobs" / invocation / "wt" / name
+    directory.mkdir(parents=True)
+    (directory / "meta.json").write_text(json.dumps(data))
+
+
+def foreign_record(name: str, started_at: str | None, finished_at: str | None) -> dict[str, Any]:
+    """A record as another coordinator may write it: no monotonic fields, other time forms."""
+    return {
+        "name": name,
+        "status": "completed" if finished_at else "running",
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "started_mono_ns": None,
+        "finished_mono_ns": None,
+        "exit_code": 0 if finished_at else None,
+        "needs": [],
+        "background": False,
+        "skip_cause": None,
+        "reason": None,
+        "command": "true",
+        "pid": 1,
+    }
+
+
+def test_jobs_reads_times_without_a_fraction_and_orders_them_as_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    # As strings "…:00Z" sorts after "…:00.5Z"; as times it is half a second earlier.
+    write_raw(state, "whole", "a", foreign_record("a", "2026-05-02T11:00:00Z", None))
+    write_raw(
+        state,
+        "fraction",
+        "b",
+        foreign_record("b", "2026-05-02T11:00:00.5Z", "2026-05-02T11:00:02.123456789Z"),
+    )
+    with freeze_time(NOW):
+        assert main(["jobs", "--state-dir", str(state)]) == 0
+        rows = table(capsys.readouterr().out)
+        assert rows[1:] == [
+            ["fraction", "wt", "b", "completed", "59m ago", "1.62s", "0"],
+            ["whole", "wt", "a", "running", "1h ago", "1h00m", "-"],
+        ]
+        assert [inv.name for inv in invocations(state)] == ["fraction", "whole"]
+
+
+def test_prune_reads_times_without_a_fraction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    write_raw(
+        state, "old", "a", foreign_record("a", "2026-04-20T09:46:14Z", "2026-04-20T09:46:15Z")
+    )
+    with freeze_time(NOW):
+        assert main(["prune", "--state-dir", str(state), "--older-than", "7d"]) == 0
+    assert "removed old (last activity 12d ago)" in capsys.readouterr().out
+    assert not (state / "jobs" / "old").exists()
+
+
+ODD_RECORDS = {
+    "time-is-a-number": {**foreign_record("t", None, None), "started_at": 1714643174},
+    "time-is-not-a-time": {**foreign_record("t", "yesterday", None)},
+    "unknown-status": {**foreign_record("t", None, None), "status": "exploded"},
+    "exit-code-is-text": {**foreign_record("t", None, None), "exit_code": "1"},
+    "mono-is-text": {
+        **foreign_record("t", "2026-05-02T11:00:00Z", "2026-05-02T11:00:01Z"),
+        "started_mono_ns": "5",
+        "finished_mono_ns": 7,
+    },
+    "name-is-a-number": {**foreign_record("t", None, None), "name": 7},
+    "no-name": {k: v for k, v in foreign_record("t", None, None).items() if k != "name"},
+    "a-list": [1, 2, 3],
+    "needs-not-strings": {**foreign_record("t", None, None), "needs": [1]},
+}
+
+
+@pytest.mark.parametrize("odd", sorted(ODD_RECORDS))
+@pytest.mark.parametrize("form", ["table", "json"])
+def test_an_odd_record_is_listed_as_unreadable_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], odd: str, form: str
+) -> None:
+    state = tmp_path / "state"
+    write_raw(state, "inv", "good", foreign_record("good", "2026-05-02T11:00:00Z", None))
+    write_raw(state, "inv", "odd", ODD_RECORDS[odd])
+    with freeze_time(NOW):
+        assert main(["jobs", "--state-dir", str(state), "--format", form]) == 0
+    captured = capsys.readouterr()
+    if form == "json":
+        listed = json.loads(captured.out)
+        assert [(item.get("name"), item["status"]) for item in listed] == [
+            ("good", "running"),
+            (None, "unreadable"),
+        ]
+        assert listed[1]["job_dir"] == "odd" and listed[1]["problem"]
+    else:
+        rows = table(captured.out)
+        assert [row[2:4] for row in rows[1:]] == [["good", "running"], ["odd", "unreadable"]]
+        assert "unreadable record inv/wt/odd" in captured.err
+
+
+def test_a_record_nested_too_deep_for_json_is_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "state" / "jobs" / "inv" / "wt" / "deep"
+    directory.mkdir(parents=True)
+    (directory / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["jobs", "--state-dir", str(tmp_path / "state")]) == 0
+    assert [row[2:4] for row in table(capsys.readouterr().out)[1:]] == [["deep", "unreadable"]]
+
+
+def test_prune_counts_an_unreadable_record_as_recent_activity(tmp_path: Path) -> None:
+    # It may be another coordinator's record of a job still at work: its file time counts.
+    state = tmp_path / "state"
+    write_record(state, "inv", "wt", "old", start=ago(days=9), seconds=1)
+    (state / "jobs" / "inv" / "wt" / "odd").mkdir()
+    (state / "jobs" / "inv" / "wt" / "odd" / "meta.json").write_text("{half a rec")
+    stamp = (NOW - timedelta(hours=1)).timestamp()
+    os.utime(state / "jobs" / "inv" / "wt" / "odd" / "meta.json", (stamp, stamp))
+    with freeze_time(NOW):
+        found = invocations(state)
+        assert select_prunable(found, older_than=7 * 86400, keep_last=0, reference=NOW) == []

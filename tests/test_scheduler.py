@@ -26,13 +26,6 @@ from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
 OUTCOMES = (Status.COMPLETED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
 # Mostly `completed`, so that deep chains get to run rather than all being skipped.
 DRAWN_OUTCOMES = (Status.COMPLETED,) * 3 + OUTCOMES[1:]
-# Words a needs-skip reason must use for the status of the need it names.
-STATUS_WORDS = {
-    Status.FAILED: "fail",
-    Status.TIMED_OUT: "time",
-    Status.CANCELLED: "cancel",
-    Status.SKIPPED: "skip",
-}
 NEED_IN_REASON = re.compile(r"need '([^']*)'")
 
 
@@ -279,8 +272,9 @@ class Sim:
         for part in skip.reason.split("; "):
             for need in NEED_IN_REASON.findall(part):
                 assert need in unmet, self._why(f"{name}'s reason names {need}, which succeeded")
-                word = STATUS_WORDS[self.ended[need].status]
-                assert word in part, self._why(f"reason {part!r} does not say {need} {word}")
+                # DESIGN 4.3: `need 'x' STATUS`, STATUS the need's recorded status word.
+                said = f"need '{need}' {self.ended[need].status.value}"
+                assert part == said, self._why(f"reason {part!r} is not {said!r}")
 
     def _why(self, problem: str) -> str:
         """`problem`, then the trace with the running set after each call."""
@@ -454,7 +448,7 @@ def test_tax_analyzer_shape_skips_background_when_install_fails() -> None:
     assert sched.job_ended("install", Status.FAILED) == []
     assert sched.job_ended("ensure-db", Status.COMPLETED) == [
         Skip("db-migrate", SkipCause.NEEDS, "need 'install' failed"),
-        Skip("db-seed", SkipCause.NEEDS, "need 'db-migrate' was skipped"),
+        Skip("db-seed", SkipCause.NEEDS, "need 'db-migrate' skipped"),
     ]
     assert sched.finished
 
@@ -485,12 +479,13 @@ def test_wave_waits_for_b1_before_starting_a2() -> None:
 @pytest.mark.parametrize(
     ("status", "words"),
     [
-        (Status.FAILED, "failed"),
-        (Status.TIMED_OUT, "timed out"),
-        (Status.CANCELLED, "cancelled"),
+        (Status.FAILED, "need 'a' failed"),
+        (Status.TIMED_OUT, "need 'a' timed_out"),
+        (Status.CANCELLED, "need 'a' cancelled"),
     ],
 )
 def test_skip_reasons_name_the_dependency_transitively(status: Status, words: str) -> None:
+    # DESIGN 4.3: the direct need in single quotes and its *recorded* status word.
     sched = Scheduler([job("a"), job("b", "a"), job("c", "b"), job("d", "a", "c")])
     assert sched.start() == [Start("a")]
     actions = sched.job_ended("a", status)
@@ -502,11 +497,17 @@ def test_skip_reasons_name_the_dependency_transitively(status: Status, words: st
     reasons = {a.name: a.reason for a in actions if isinstance(a, Skip)}
     assert "need 'a'" in reasons["b"]
     assert words in reasons["b"]
-    assert "need 'b' was skipped" in reasons["c"]
+    assert "need 'b' skipped" in reasons["c"]
     assert "need 'a'" in reasons["d"]
     assert words in reasons["d"]
-    assert "need 'c' was skipped" in reasons["d"]
+    assert "need 'c' skipped" in reasons["d"]
     assert sched.finished
+
+
+def test_a_need_listed_twice_is_named_once() -> None:
+    sched = Scheduler([job("a"), job("b", "a", "a")])
+    assert sched.start() == [Start("a")]
+    assert sched.job_ended("a", Status.FAILED) == [Skip("b", SkipCause.NEEDS, "need 'a' failed")]
 
 
 def test_condition_skip_satisfies_a_need() -> None:
@@ -534,7 +535,7 @@ def test_cancel_one_pending_job_skips_its_dependents_at_once() -> None:
     assert sched.start() == [Start("x")]
     assert sched.cancel("p") == [
         Cancel("p", "cancelled before it started"),
-        Skip("q", SkipCause.NEEDS, "need 'p' was cancelled"),
+        Skip("q", SkipCause.NEEDS, "need 'p' cancelled"),
     ]
     assert sched.job_ended("x", Status.COMPLETED) == []
     assert sched.finished
@@ -546,7 +547,7 @@ def test_cancel_one_queued_job_skips_its_dependents_and_frees_the_phase() -> Non
     assert sched.start() == [Start("a")]
     assert sched.cancel("b") == [
         Cancel("b", "cancelled before it started"),
-        Skip("c", SkipCause.NEEDS, "need 'b' was cancelled"),
+        Skip("c", SkipCause.NEEDS, "need 'b' cancelled"),
     ]
     assert sched.job_ended("a", Status.COMPLETED) == [Start("d")]
     assert sched.job_ended("d", Status.COMPLETED) == []

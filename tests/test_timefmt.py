@@ -50,6 +50,51 @@ def test_rfc3339_round_trips(moment: datetime) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-05-02T09:46:14Z", FROZEN.replace(microsecond=0)),
+        ("2026-05-02T09:46:14.588257Z", FROZEN),
+        ("2026-05-02T09:46:14.5Z", FROZEN.replace(microsecond=500000)),
+        ("2026-05-02T09:46:14.588257123Z", FROZEN),  # nanoseconds, cut to microseconds
+        ("2026-05-02t09:46:14.588257z", FROZEN),
+        ("2026-05-02 09:46:14.588257Z", FROZEN),
+        ("2026-05-02T09:46:14.588257+00:00", FROZEN),
+        ("2026-05-02T11:46:14.588257+02:00", FROZEN),
+        ("2016-12-31T23:59:60Z", datetime(2017, 1, 1, tzinfo=timezone.utc)),  # a leap second
+    ],
+)
+def test_parse_rfc3339_reads_any_rfc3339_time(text: str, expected: datetime) -> None:
+    # DESIGN 4.3: "a reader accepts any RFC 3339 UTC time, with or without a fraction".
+    parsed = parse_rfc3339(text)
+    assert parsed == expected and parsed.tzinfo == timezone.utc
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "2026-05-02",
+        "2026-05-02T09:46:14",
+        "2026-05-02T09:46Z",
+        "2026-13-02T09:46:14Z",
+        "2026-05-02T09:46:14.Z",
+        "9999-12-31T23:59:60Z",
+        " 2026-05-02T09:46:14Z",
+    ],
+)
+def test_parse_rfc3339_refuses_anything_else_with_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rfc3339(text)
+
+
+def test_now_uses_clock_monotonic() -> None:
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    _, mono = now()
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    assert before <= mono <= after
+
+
+@pytest.mark.parametrize(
     ("seconds", "expected"),
     [
         (0, "just now"),

@@ -215,13 +215,13 @@ def test_read_source_missing_file(tmp_path) -> None:
     path = tmp_path / "absent.yml"
     with pytest.raises(InputError) as info:
         read_source(path)
-    assert str(info.value) == f"{path}: cannot read file: No such file or directory"
+    assert str(info.value) == f"{path}:1: cannot read file: No such file or directory"
 
 
 def test_read_source_directory(tmp_path) -> None:
     with pytest.raises(InputError) as info:
         read_source(tmp_path)
-    assert str(info.value) == f"{tmp_path}: cannot read file: Is a directory"
+    assert str(info.value) == f"{tmp_path}:1: cannot read file: Is a directory"
 
 
 @pytest.mark.parametrize(
