@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,25 @@ class LineList(list[Any]):
 
     def item_line(self, index: int) -> int:
         return self._item_lines[index]
+
+
+def map_lines(value: Any, to: Callable[[int], int]) -> None:
+    """Rewrite, in place, every line a parsed LineMap/LineList tree carries.
+
+    For a document parsed from generated text (a rendered template), so that
+    everything downstream sees the lines of the file as written, converted
+    once here rather than wherever a line is reported.
+    """
+    if isinstance(value, LineMap):
+        value.line = to(value.line)
+        value._key_lines = {key: to(line) for key, line in value._key_lines.items()}
+        for item in value.values():
+            map_lines(item, to)
+    elif isinstance(value, LineList):
+        value.line = to(value.line)
+        value._item_lines = [to(line) for line in value._item_lines]
+        for item in value:
+            map_lines(item, to)
 
 
 def describe(value: Any) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -445,24 +445,21 @@ def _clip(text: str, lines: int = 3) -> str:
 
 # -- parsing ----------------------------------------------------------------------
 
-ToSource = Callable[[int | None], int | None]
-
 
 def parse_expectations(
     expect: Mapping[str, Any],
     *,
     jobs: Sequence[str],
-    to_source: ToSource,
     ideal: float | str | None = None,
 ) -> tuple[Expectation, ...]:
     """Turn a schema-valid `expect:` mapping into expectations.
 
     `ideal` is the scenario's ideal makespan in seconds, or why there is
-    none (a text), for `makespan:`. Raises SchemaError (with a rendered
-    line) for a job name that is not in `jobs`, a bad marker path, or
+    none (a text), for `makespan:`. Raises SchemaError (at the line as
+    written) for a job name that is not in `jobs`, a bad marker path, or
     `input_error` mixed with other claims.
     """
-    return tuple(_Parser(expect, jobs, to_source, ideal).parse())
+    return tuple(_Parser(expect, jobs, ideal).parse())
 
 
 class _Parser:
@@ -470,12 +467,10 @@ class _Parser:
         self,
         expect: Mapping[str, Any],
         jobs: Sequence[str],
-        to_source: ToSource,
         ideal: float | str | None,
     ):
         self.expect = expect
         self.jobs = list(jobs)
-        self.to_source = to_source
         self.ideal = ideal
 
     def parse(self) -> list[Expectation]:
@@ -493,9 +488,6 @@ class _Parser:
 
     # helpers
 
-    def src(self, line: int | None) -> int | None:
-        return self.to_source(line)
-
     def job(self, name: str, section: str, line: int | None) -> str:
         if name not in self.jobs:
             raise SchemaError(
@@ -512,33 +504,32 @@ class _Parser:
 
     def _status(self, value: Any, line: int | None) -> list[Expectation]:
         if isinstance(value, str):
-            return [StatusIs(self.src(line), job, value) for job in self.jobs]
+            return [StatusIs(line, job, value) for job in self.jobs]
         # Filter the names, not the mapping: a plain dict copy would lose the key lines.
         named = [name for name in value if name != WILDCARD]
         found = []
         for name in named:
             at = key_line(value, name, line)
-            found.append(StatusIs(self.src(at), self.job(name, "status", at), value[name]))
+            found.append(StatusIs(at, self.job(name, "status", at), value[name]))
         if WILDCARD in value:
-            at = self.src(key_line(value, WILDCARD, line))
+            at = key_line(value, WILDCARD, line)
             found += [StatusIs(at, j, value[WILDCARD]) for j in self.jobs if j not in named]
         return found
 
     def _exit_code(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
         return [
-            ExitCodeIs(self.src(at), job, code)
-            for job, code, at in self.per_job(value, "exit_code", line)
+            ExitCodeIs(at, job, code) for job, code, at in self.per_job(value, "exit_code", line)
         ]
 
     def _skip_cause(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
         return [
-            FieldIs(self.src(at), job, "skip_cause", cause)
+            FieldIs(at, job, "skip_cause", cause)
             for job, cause, at in self.per_job(value, "skip_cause", line)
         ]
 
     def _background(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
         return [
-            FieldIs(self.src(at), job, "background", flag)
+            FieldIs(at, job, "background", flag)
             for job, flag, at in self.per_job(value, "background", line)
         ]
 
@@ -558,7 +549,7 @@ class _Parser:
                     f"expect.{section}: {chain!r} is not a chain like 'a < b < c'", at
                 )
             names = [self.job(name, section, at) for name in names]
-            found += [kind(self.src(at), a, b) for a, b in itertools.pairwise(names)]
+            found += [kind(at, a, b) for a, b in itertools.pairwise(names)]
         return found
 
     def _order(self, value: list[str], line: int | None) -> list[Expectation]:
@@ -572,15 +563,13 @@ class _Parser:
         for index, group in enumerate(value):
             at = item_line(value, index, line)
             names = [self.job(name, "overlap", at) for name in group]
-            found += [
-                Overlap(self.src(at), a, b) for i, a in enumerate(names) for b in names[i + 1 :]
-            ]
+            found += [Overlap(at, a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
         return found
 
     def _max_concurrency(self, value: Any, line: int | None) -> list[Expectation]:
         if isinstance(value, int):
-            return [MaxConcurrency(self.src(line), value, value)]
-        return [MaxConcurrency(self.src(line), value.get("at_least"), value.get("at_most"))]
+            return [MaxConcurrency(line, value, value)]
+        return [MaxConcurrency(line, value.get("at_least"), value.get("at_most"))]
 
     def _markers(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
         found: list[Expectation] = []
@@ -595,14 +584,14 @@ class _Parser:
                 if problem is not None:
                     raise SchemaError(f"expect.markers.{kind}: {problem}", at)
                 text = None if content is None else str(content)
-                found.append(Marker(self.src(at), str(path), kind != "absent", text))
+                found.append(Marker(at, str(path), kind != "absent", text))
         return found
 
     def _texts(self, value: Mapping[str, Any], line: int | None, where: str) -> list[Expectation]:
         found: list[Expectation] = []
         for job, texts, at in self.per_job(value, where, line):
             for text in [texts] if isinstance(texts, str) else texts:
-                found.append(TextContains(self.src(at), job, where, text))
+                found.append(TextContains(at, job, where, text))
         return found
 
     def _reason(self, value: Mapping[str, Any], line: int | None) -> list[Expectation]:
@@ -615,10 +604,10 @@ class _Parser:
         if not isinstance(self.ideal, float):
             raise SchemaError(f"expect.makespan: {self.ideal or 'no ideal makespan'}", line)
         within, plus = float(value["within"]), float(value.get("plus", 0.0))
-        return [Makespan(self.src(line), within, plus, self.ideal)]
+        return [Makespan(line, within, plus, self.ideal)]
 
     def _input_error(self, value: Any, line: int | None) -> list[Expectation]:
         if value is True:
-            return [InputErrorIs(self.src(line))]
+            return [InputErrorIs(line)]
         cycle = tuple(str(name) for name in value.get("cycle", ()))
-        return [InputErrorIs(self.src(line), value.get("job"), cycle, value.get("suggestion"))]
+        return [InputErrorIs(line, value.get("job"), cycle, value.get("suggestion"))]

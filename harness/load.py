@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
 from coordinator.model import InputError
-from coordinator.yamlsrc import LineMap, parse_yaml, read_source
+from coordinator.yamlsrc import LineMap, map_lines, parse_yaml, read_source
 from harness import contract, fakes
 from harness.expect import ideal_makespan, parse_expectations
 from harness.hooksfile import plain
@@ -109,11 +109,11 @@ def build(file: ScenarioFile, case: Case) -> Scenario:
         raise InputError(
             error.message, path=file.display, line=rendered.source_line(error.line)
         ) from None
+    map_lines(doc, lambda line: rendered.source_line(line) or line)  # lines as written, once
     try:
         return _Builder(file, case, rendered).scenario(doc)
     except SchemaError as error:
-        line = rendered.source_line(error.line)
-        raise InputError(error.message, path=file.display, line=line) from None
+        raise InputError(error.message, path=file.display, line=error.line) from None
 
 
 def load_scenarios(path: str | Path) -> list[Scenario]:
@@ -210,7 +210,7 @@ def _id_part(key: str, index: int, value: Any) -> str:
 
 
 class _Builder:
-    """Turns a parsed, rendered document into a Scenario. Lines here are rendered lines."""
+    """Turns a parsed, rendered document into a Scenario. Its lines are the file's as written."""
 
     def __init__(self, file: ScenarioFile, case: Case, rendered: Rendered) -> None:
         self.file = file
@@ -237,9 +237,8 @@ class _Builder:
             self._check_graph(jobs)
             hooks_jobs = [dict(job.spec) for job in jobs]
         names = [job.name for job in jobs]
-        src = self.rendered.source_line
         expectations = parse_expectations(
-            expect, jobs=names, to_source=src, ideal=_ideal(jobs, doc.get("coordinator"))
+            expect, jobs=names, ideal=_ideal(jobs, doc.get("coordinator"))
         )
         cancel = self._cancel(doc.get("cancel"), key_line(doc, "cancel", None), names)
         other_hooks, other_witnesses = self._other_hooks(doc.get("other_hooks"))
@@ -257,10 +256,10 @@ class _Builder:
             description=self.file.description,
             line=self.file.name_line,
             timeout=float(doc.get("timeout", DEFAULT_TIMEOUT)),
-            timeout_line=src(key_line(doc, "timeout", None)) if "timeout" in doc else None,
+            timeout_line=key_line(doc, "timeout", None) if "timeout" in doc else None,
             env=_texts(doc.get("env", {})),
             settings=dict(settings) if isinstance(settings, Mapping) else settings,
-            settings_line=src(key_line(doc, "coordinator", None)) if "coordinator" in doc else None,
+            settings_line=key_line(doc, "coordinator", None) if "coordinator" in doc else None,
             jobs=tuple(jobs),
             hooks_jobs=hooks_jobs,
             cancel=cancel,
@@ -281,7 +280,7 @@ class _Builder:
             line = item_line(items, index, None)
             name = item["name"]
             if name in seen:
-                first = self.rendered.source_line(seen[name])
+                first = seen[name]
                 self.fail(f"jobs: two jobs named {name!r} (the first at line {first})", line)
             seen[name] = line
             jobs.append(self._job(index, item, line))
@@ -312,7 +311,7 @@ class _Builder:
             spec = {"name": name, "run": run, **{k: v for k, v in spec.items() if k != "name"}}
         return Job(
             name=name,
-            line=self.rendered.source_line(line),
+            line=line,
             spec=spec,
             actions=actions,
             witness=witness,
@@ -363,7 +362,7 @@ class _Builder:
         return CancelPlan(
             float(value.get("after", 0.0)),
             job,
-            self.rendered.source_line(line),
+            line,
             str(value.get("signal", "SIGTERM")),
         )
 
