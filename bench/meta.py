@@ -1,4 +1,4 @@
-"""Read our coordinator's records (DESIGN 4.3) back into per-run figures.
+"""Read our coordinator's records (spec: records) back into per-run figures.
 
 Only the monotonic fields are used, so the figures are immune to wall-clock
 steps and comparable between jobs of one run.
@@ -54,7 +54,7 @@ def summarize(shape: Shape, state_dir: Path) -> RunMeta:
         if job.needs:
             last = max(job.needs, key=ends.__getitem__)
             latency = starts[job.name] - ends[last]
-            if latency < 0:  # the very bug this project exists to prevent (DESIGN 2)
+            if latency < 0:  # the very bug this project exists to prevent (README)
                 raise ValueError(f"job {job.name} started before its need {last} finished")
             latencies.append(latency)
     span = (max(ends.values()) - min(starts.values())) / 1e9 if records else 0.0

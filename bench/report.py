@@ -277,7 +277,7 @@ def markdown(results: Results, *, chart: str | None) -> str:
         "as `true` or `sleep 1` directly, without a shell, and go-task interprets it with "
         "its built-in shell (`true` costs it no process at all), while our coordinator "
         "runs every job with `sh -c` in its own process group and writes meta.json "
-        "twice per job (DESIGN 4.3).",
+        "twice per job (spec: records).",
         "- Our wall time includes the Python interpreter's start-up and imports; ours "
         "runs with a bytecode cache (in the temp dir), as an installed package would.",
         "",

@@ -20,7 +20,7 @@ SHAPE_NAMES = ("chain", "independent", "unbalanced", "tax-analyzer", "random-dag
 
 @dataclass(frozen=True)
 class Job:
-    """One job: the subset of a hooks-file job (DESIGN 4.1) that the shapes use."""
+    """One job: the subset of a hooks-file job (spec: hooks file) that the shapes use."""
 
     name: str
     run: str
@@ -116,7 +116,7 @@ def unbalanced(scale: float = 1.0) -> Shape:
 
 
 def tax_analyzer(scale: float = 1.0) -> Shape:
-    """The real hook of DESIGN 2: foreground install and ensure-db, then the db chain."""
+    """The upstream bug's hook (README): foreground install and ensure-db, then the db chain."""
     spec = [
         ("install", 0.4 * scale, (), False),
         ("ensure-db", 0.2 * scale, (), False),

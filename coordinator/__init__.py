@@ -2,7 +2,7 @@
 
 A job starts only when every job it `needs:` has completed; foreground jobs
 run before background ones; every job gets a `meta.json` record. See
-DESIGN 4 for the contracts and the README for the CLI.
+docs/spec.md for the contract and the README for the CLI.
 """
 
 from coordinator.api import prepare_hook, run_hook

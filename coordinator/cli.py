@@ -1,4 +1,4 @@
-"""`python -m coordinator`: run a hook, list recorded jobs, prune old runs (DESIGN 4.4).
+"""`python -m coordinator`: run a hook, list recorded jobs, prune old runs (spec: CLI).
 
 Exit codes of `run`: 0 when every job completed or was skipped by its own
 condition, 1 when any job ended otherwise, 2 on an input error (nothing ran),
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as error:
-        # DESIGN 4.2: the line starts with FILE:LINE, so no program-name prefix here.
+        # the spec (scheduling): the line starts with FILE:LINE, so no program-name prefix here.
         print(error, file=sys.stderr)
         return EXIT_INPUT
     except RunError as error:

@@ -1,4 +1,4 @@
-"""The `skip:` and `only:` conditions of a job (DESIGN 4.2).
+"""The `skip:` and `only:` conditions of a job (spec: scheduling).
 
 Each is a bool, or the name of an environment variable that counts as true
 when it is set and non-empty. They are evaluated when the job becomes ready,

@@ -124,7 +124,7 @@ class Run:
     def cancel(self, job: str | None = None, reason: str = "cancelled") -> None:
         """Cancel one job by name, or everything. Safe from any thread or a signal handler.
 
-        The recorded reason always says `cancel` (DESIGN 4.3): a `reason` that
+        The recorded reason always says `cancel` (spec: records): a `reason` that
         does not is recorded as `cancelled: REASON`.
         """
         if job is not None and job not in self._jobs:
@@ -245,7 +245,7 @@ class Run:
     def _stop(self, proc: JobProcess, status: Status, reason: str) -> None:
         """Begin the escalation: SIGTERM to the group now, SIGKILL after the grace.
 
-        A grace of 0 means SIGKILL at once (DESIGN 4.2): right after the
+        A grace of 0 means SIGKILL at once (spec: scheduling): right after the
         SIGTERM, not on a later turn of the loop.
         """
         if proc.stopping is not None:
@@ -289,7 +289,7 @@ class Run:
     def _start(self, job: JobSpec) -> list[Action]:
         """Start `job`; if it cannot start, record it failed and return what follows."""
         cwd = self._cwd / job.cwd if job.cwd else self._cwd
-        shown_cwd = job.cwd or str(self._cwd)  # a start failure names the cwd (DESIGN 4.3)
+        shown_cwd = job.cwd or str(self._cwd)  # a start failure names the cwd (spec: records)
         problem = None
         try:
             log_path = self._dir.prepare(job.name) / "output.log"

@@ -1,6 +1,6 @@
 """What earlier runs recorded: the `jobs` listing and `prune`.
 
-Both read only meta.json records (DESIGN 4.3), so they work on state written
+Both read only meta.json records (spec: records), so they work on state written
 by any coordinator that honours the contract, not just this one: times are
 read with the one lenient RFC 3339 parser, and a record that cannot be read
 is listed as unreadable rather than stopping the listing.

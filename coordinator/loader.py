@@ -1,4 +1,4 @@
-"""Loading and validating a hooks file (DESIGN 4.1 and the value types of 4.2).
+"""Loading and validating a hooks file (docs/spec.md: hooks file and value types).
 
 The whole file is checked before anything runs, and the first problem in
 file order is reported as one `FILE:LINE: job 'x': problem` line pointing at
@@ -193,7 +193,7 @@ class _Checker:
         env: dict[str, str] = {}
         for name, value in block.items():
             line = block.key_line(name)
-            # DESIGN 4.2: a non-empty string without '=' (execve cannot pass a NUL either).
+            # Spec (scheduling): a non-empty string without '=' (execve cannot pass NUL either).
             if not isinstance(name, str) or not name or "=" in name or "\0" in name:
                 self.fail(line, f"{label}: env: {describe(name)} is not a valid variable name")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -285,7 +285,7 @@ def _shown_key(key: Any) -> str:
 def _is_env_name(name: Any) -> bool:
     """A `skip:`/`only:` variable name: execve refuses '=' and NUL, and `$X` is an expansion.
 
-    Stricter than an `env` key (DESIGN 4.2 asks only for no '=' there): a
+    Stricter than an `env` key (the spec (scheduling) asks only for no '=' there): a
     condition names a variable to test, and `$CI` is a typo for `CI`.
     """
     return isinstance(name, str) and bool(name) and not any(c in name for c in "=\0$")

@@ -17,7 +17,7 @@ from coordinator.timefmt import parse_rfc3339
 
 
 class Status(str, enum.Enum):
-    """A job's recorded status (DESIGN 4.3)."""
+    """A job's recorded status (spec: records)."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -59,7 +59,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One job of a hook, as declared (DESIGN 4.1).
+    """One job of a hook, as declared (spec: hooks file).
 
     `skip` and `only` are a bool, or the name of an environment variable that
     is tested (set and non-empty) when the job becomes ready. `line` is the
@@ -110,7 +110,7 @@ class InputError(Exception):
 
 @dataclass
 class Record:
-    """The meta.json record of one job (DESIGN 4.3)."""
+    """The meta.json record of one job (spec: records)."""
 
     name: str
     status: Status

@@ -3,7 +3,7 @@
 It is a pure state machine in the style of h11: it knows the graph, the policy
 and the concurrency limit, and is driven by events ("job X ended with status
 S"). It never starts a process, reads a clock or waits; the engine around it
-does the IO and reports back. That keeps every rule of DESIGN 4.2 testable
+does the IO and reports back. That keeps every rule of the spec (scheduling) testable
 exhaustively, and lets `eager` and `wave` share one implementation.
 
 The DAG walk is `graphlib.TopologicalSorter`, one per phase (foreground, then
@@ -251,7 +251,7 @@ class Scheduler:
         self._fresh.append(name)
 
     def _unsatisfied(self, needs: Iterable[str]) -> list[str]:
-        """`need 'x' STATUS` for each need that did not succeed (DESIGN 4.3's reason text).
+        """`need 'x' STATUS` for each need that did not succeed (the spec (records)'s reason text).
 
         STATUS is the need's recorded status word (`failed`, `timed_out`,
         `cancelled`, `skipped`), so a reader can match it against the record.

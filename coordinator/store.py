@@ -1,6 +1,6 @@
 """Where job records live, and how they are written so no reader sees half a file.
 
-Layout (DESIGN 4.3): `<state_dir>/jobs/<invocation>/<worktree>/<job-dir>/`
+Layout (spec: records): `<state_dir>/jobs/<invocation>/<worktree>/<job-dir>/`
 holding `meta.json` and `output.log`. Every write goes to a temp file in the
 same directory and is renamed over `meta.json`: rename is atomic on POSIX, so
 a concurrent reader sees the old record or the new one, never a mix. We do
@@ -32,7 +32,7 @@ _MAX_COMPONENT = 200  # for encoded names: well under NAME_MAX
 def dir_name(name: str) -> str:
     """A directory name for a job (or worktree) name that cannot collide.
 
-    Safe names are used as they are (DESIGN 4.3), up to the 255 bytes a
+    Safe names are used as they are (spec: records), up to the 255 bytes a
     file name can hold. Any other name is written as `%` plus a
     percent-encoding of its UTF-8 bytes (injective, and `%` never starts a
     safe name); one whose encoding is too long for a file name becomes `#`

@@ -20,7 +20,7 @@ _MONOTONIC: int | None = getattr(time, "CLOCK_MONOTONIC", None)
 
 
 def mono_ns() -> int:
-    """CLOCK_MONOTONIC in ns: the machine's clock, comparable across processes (DESIGN 4.3).
+    """CLOCK_MONOTONIC in ns: the machine's clock, comparable across processes (spec: records).
 
     Named explicitly: `time.monotonic_ns()` is another clock on some systems.
     """
@@ -44,7 +44,7 @@ def rfc3339(moment: datetime) -> str:
 def parse_rfc3339(text: str) -> datetime:
     """Any RFC 3339 time, as an aware UTC datetime; ValueError for anything else.
 
-    Records may come from another coordinator (DESIGN 4.3), so this is lenient
+    Records may come from another coordinator (spec: records), so this is lenient
     where RFC 3339 is: with or without a fraction (any number of digits, cut
     to microseconds), `T`, `t` or a space, `Z`, `z` or a numeric offset, and
     a leap second `:60`. The one parser for every reader of the coordinator.

@@ -101,7 +101,7 @@ def describe(value: Any) -> str:
 def quote(name: str) -> str:
     """A name in single quotes for a one-line message: `'db-seed'`, `'it's'`, `'a\\nb'`.
 
-    DESIGN 4.2 wants job names in single quotes, whatever they contain; only
+    the spec (scheduling) wants job names in single quotes, whatever they contain; only
     what would break or hide in the line (a newline, a tab, a control
     character) is escaped, and then a backslash too so the escape is unambiguous.
     """
@@ -124,7 +124,7 @@ def read_source(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        # Line 1: an input error message always starts with FILE:LINE (DESIGN 4.2).
+        # Line 1: an input error message always starts with FILE:LINE (spec: scheduling).
         raise InputError(f"cannot read file: {exc.strerror or exc}", path=path, line=1) from None
     try:
         return data.decode("utf-8-sig")
@@ -157,7 +157,7 @@ def parse_yaml(text: str, path: str) -> Any:
     try:
         return _parse_either(text, path)
     except InputError as error:
-        if error.line is None:  # a message always starts with FILE:LINE (DESIGN 4.2)
+        if error.line is None:  # a message always starts with FILE:LINE (spec: scheduling)
             error.line = 1
         raise
 

@@ -1,9 +1,9 @@
 """Drivers: how a scenario's hooks file gets run, in-process or by an external command.
 
-Both get the same hooks file (DESIGN 4.1) and leave records in the same
+Both get the same hooks file (spec: hooks file) and leave records in the same
 state dir layout (4.3); the engine reads those back either way. The
 in-process driver uses `coordinator.prepare_hook` and cancels through
-`Run.cancel()`; the external one follows DESIGN 4.5: the command template is
+`Run.cancel()`; the external one follows the spec (protocol): the command template is
 split into words (no shell), runs with the work dir as cwd, and is stopped
 with SIGTERM, then SIGKILL if it does not exit.
 """
@@ -145,7 +145,7 @@ class InProcessDriver:
 
 
 class ExternalDriver:
-    """Runs any coordinator through a command template (DESIGN 4.5)."""
+    """Runs any coordinator through a command template (spec: protocol)."""
 
     name = "external"
 

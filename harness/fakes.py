@@ -2,7 +2,7 @@
 
 A fake job is a list of actions (sleep, write a marker, require a marker...)
 compiled to a `run:` string, so it works under any coordinator that runs
-`sh -c` in the scenario work dir (DESIGN 4.5). Only shell builtins and a few
+`sh -c` in the scenario work dir (spec: protocol). Only shell builtins and a few
 coreutils (`date`, `sleep`, `mkdir`) are used: starting Python per job would
 cost ~20 ms and blur the timings we check.
 

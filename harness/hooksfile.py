@@ -1,4 +1,4 @@
-"""Writing a scenario as a hooks file (DESIGN 4.1), and mapping its lines back.
+"""Writing a scenario as a hooks file (spec: hooks file), and mapping its lines back.
 
 Both drivers run this file, so the in-process coordinator and an external
 one see exactly the same input. When the coordinator rejects it, the

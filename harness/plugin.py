@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--coordinator-cmd",
         metavar="TEMPLATE",
-        help="run scenarios with this coordinator command (DESIGN 4.5) instead of in-process; "
+        help="run scenarios with this coordinator command (spec: protocol) instead of in-process; "
         "placeholders {hooks_file} {hook} {state_dir} {invocation} {worktree}",
     )
     group.addoption(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 REAP_LIMIT = 5.0  # seconds we give the kernel to finish reaping a killed group
 PROC = Path("/proc")
 
-# The fields of DESIGN 4.3, exactly.
+# The fields of the spec (records), exactly.
 RECORD_FIELDS = frozenset(
     {
         "name",

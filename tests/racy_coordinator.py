@@ -1,7 +1,7 @@
 """A deliberately racy coordinator: the upstream bug, to prove the scenario gate catches it.
 
-It speaks the `run` command line of DESIGN 4.4 and the protocol of 4.5, and
-schedules like the upstream tool did before its fix (DESIGN 2): every job of
+It speaks the `run` command line of the spec's CLI and protocol (docs/spec.md), and
+schedules like the upstream tool did before its fix (README): every job of
 a phase starts at once and `needs:` is only recorded, never waited on.
 Foreground jobs still run before background ones. It has no promotion, no
 `wave` strategy, no `max_parallel` and no skip because of a failed need.

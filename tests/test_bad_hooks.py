@@ -1,4 +1,4 @@
-"""The bad-input corpus: every malformed hooks file gets exactly one clear line (DESIGN 5).
+"""The bad-input corpus: every malformed hooks file gets exactly one clear line (docs/spec.md).
 
 Each file of `tests/data/bad/hooks/` starts with `# expect: SUBSTRING`; the
 few that cannot start with a comment (an empty file, UTF-16) are listed in
@@ -46,7 +46,7 @@ def expectations() -> dict[Path, str]:
 
 def problem_with(path: Path, code: int, out: str, err: str, expected: str, state: Path) -> str:
     """What is wrong with one run of the CLI on a bad file; '' when nothing is."""
-    # DESIGN 4.2: one line that starts with `FILE:LINE: ` (no program-name prefix).
+    # the spec (scheduling): one line that starts with `FILE:LINE: ` (no program-name prefix).
     form = re.compile(rf"{re.escape(str(path))}:[1-9][0-9]*: \S[^\n]*\n")
     if code != 2:
         return f"exit code {code}, expected 2"

@@ -1,4 +1,4 @@
-"""The bad scenario corpus: each broken file is one clean collection error (DESIGN 5).
+"""The bad scenario corpus: each broken file is one clean collection error (docs/spec.md).
 
 Each file of `tests/data/bad/scenarios/` starts with `# expect: :LINE: TEXT`;
 the few that cannot start with a comment (an empty file, bad bytes) are listed

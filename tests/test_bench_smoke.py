@@ -1,7 +1,7 @@
 """Smoke test of the benchmark (`python -m bench --quick`): it runs end to end, reports
 every shape, and leaves nothing behind but the files asked for.
 
-Benchmarks are not tests (DESIGN 5): nothing here looks at a timing's value,
+Benchmarks are not tests (docs/spec.md): nothing here looks at a timing's value,
 only at the structure of the report and that its numbers are real numbers.
 It is one test on purpose: under pytest-xdist a module fixture would run the
 benchmark once per worker, doubling its load on a 2-core CI machine.

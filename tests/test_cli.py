@@ -1,4 +1,4 @@
-"""Tests for `python -m coordinator` (DESIGN 4.4), run as a real subprocess.
+"""Tests for `python -m coordinator` (spec: CLI), run as a real subprocess.
 
 Each test runs the CLI with its own temp dir as cwd. Ordering checks read the
 recorded meta (monotonic fields); jobs that must overlap wait for each
@@ -189,7 +189,7 @@ def test_invalid_file_exits_2_with_file_and_line(tmp_path: Path, case: str) -> N
     (tmp_path / "hooks.yml").write_text(text)
     result = cli(tmp_path, "run", "hooks.yml", "--hook", "h")
     assert result.returncode == 2
-    # DESIGN 4.2: one line on stderr that *starts* with FILE:LINE.
+    # the spec (scheduling): one line on stderr that *starts* with FILE:LINE.
     assert re.fullmatch(rf"{message}[^\n]*\n", result.stderr), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / ".coordinator-state").exists()

@@ -1,4 +1,4 @@
-"""Tests for `coordinator.engine.Run`: real processes, real records (DESIGN 4.2, 4.3).
+"""Tests for `coordinator.engine.Run`: real processes, real records (spec: scheduling, records).
 
 Every ordering check is causal: it compares one job's recorded end with
 another's recorded start on the monotonic clock, or waits on a file a job
@@ -82,7 +82,7 @@ def max_overlap(records: list[Record]) -> int:
     return peak
 
 
-# -- the original bug (DESIGN 2) ---------------------------------------------------
+# -- the original bug (README) ---------------------------------------------------
 
 
 @STRATEGIES
@@ -380,7 +380,7 @@ def test_cancel_of_an_unknown_job_is_an_error(runner: Runner) -> None:
 
 
 def test_a_cancel_reason_always_says_cancel(runner: Runner) -> None:
-    # DESIGN 4.3: "a cancel says `cancel`", whatever words the caller chose.
+    # the spec (records): "a cancel says `cancel`", whatever words the caller chose.
     def on_event(event: JobEvent) -> None:
         if event.kind == "started" and event.record.name == "a":
             run.cancel(reason="stopped by the user")
@@ -420,7 +420,7 @@ def test_jobs_left_when_run_is_interrupted_are_recorded_cancelled(runner: Runner
 def test_kill_grace_0_sends_sigkill_at_once(
     runner: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # DESIGN 4.2: "SIGKILL after kill_grace (0 means at once)": in the same step as
+    # the spec (scheduling): "SIGKILL after kill_grace (0 means at once)": in the same step as
     # the SIGTERM, not on a later turn of the loop after the job had time to react.
     sent: list[int] = []
     real_signal_group = engine.signal_group

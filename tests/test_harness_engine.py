@@ -2,7 +2,7 @@
 
 Synthetic observations check what the oracle (harness/oracle.py) makes of
 records and witnesses exactly, rule id included; a few short real runs check
-the drivers (in-process and external, DESIGN 4.5) and how the engine turns
+the drivers (in-process and external, the spec (protocol)) and how the engine turns
 violations into failures.
 """
 

@@ -1,7 +1,7 @@
 """Fake actions compile to sh commands that do what they say and witness themselves.
 
 These run the compiled commands for real with `sh -c` in a temp dir, the
-way any coordinator would (DESIGN 4.5).
+way any coordinator would (spec: protocol).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tests for `coordinator.history` and the `jobs` / `prune` commands, under a frozen clock.
 
 State dirs are built by writing meta.json files by hand with chosen
-timestamps, as any coordinator honouring DESIGN 4.3 would leave them, so
+timestamps, as any coordinator honouring the spec (records) would leave them, so
 these tests do not depend on the engine.
 """
 

@@ -1,4 +1,4 @@
-"""Loading and validating hooks files (DESIGN 4.1, value types of 4.2)."""
+"""Loading and validating hooks files (docs/spec.md: hooks file, value types)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from coordinator.loader import load_hooks_file, loads_hooks, select_hook
 from coordinator.model import HooksFile, InputError, JobSpec, Settings, Strategy
 
 FULL = """\
-# A full example: every key of DESIGN 4.1.
+# A full example: every key of the spec (hooks file).
 coordinator:
   strategy: wave
   max_parallel: 4
@@ -156,7 +156,7 @@ def test_job_lines_in_flow_style() -> None:
 
 
 def test_env_numbers_are_taken_as_the_text_of_the_parsed_value() -> None:
-    # DESIGN 4.2: "a number is taken as the text of the parsed value: 1.50 gives 1.5".
+    # the spec (scheduling): "a number is taken as the text of the parsed value: 1.50 gives 1.5".
     text = ONE_JOB + textwrap.indent(
         "env:\n  INT: 3\n  FLOAT: 1.50\n  VERSION: 3.10\n  NEG: -1\n  HEX: 0x1F\n"
         "  BIG: 1_000\n  EXP: 1.0e+3\n  STR: '007'\n  QUOTED: '3.10'\n",
@@ -177,7 +177,7 @@ def test_env_numbers_are_taken_as_the_text_of_the_parsed_value() -> None:
 
 
 def test_env_keys_are_any_non_empty_string_without_an_equals_sign() -> None:
-    # DESIGN 4.2 asks only for that: `$` or `.` in a key is not an error.
+    # the spec (scheduling) asks only for that: `$` or `.` in a key is not an error.
     text = ONE_JOB + textwrap.indent("env:\n  'A$B': x\n  a.b: y\n  ' ': z\n", " " * 8)
     (job,) = loads_hooks(text, "hooks.yml").hooks["h"]
     assert job.env == {"A$B": "x", "a.b": "y", " ": "z"}

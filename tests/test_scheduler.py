@@ -1,4 +1,4 @@
-"""Tests for `coordinator.scheduler`, the pure decision core of DESIGN 4.2.
+"""Tests for `coordinator.scheduler`, the pure decision core of the spec (scheduling).
 
 The scheduler does no IO, so a small simulator can play the engine: it
 starts what the scheduler says, ends running jobs in an order and with
@@ -6,7 +6,7 @@ outcomes chosen by Hypothesis, cancels at a chosen step, and keeps a trace.
 Rules that hold at every step (the concurrency limit, no idle slot while a
 job is ready, file-order tie-breaks, the wave barrier) are checked after each
 call; rules about the whole run are checked on the finished trace. Plain
-examples below pin the shapes the project exists for (DESIGN 2).
+examples below pin the shapes the project exists for (README).
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class Sim:
         return actions
 
     def _ready(self, name: str) -> bool:
-        """Ready by DESIGN 4.2 (and the wave barrier): not started or ended, every need ended."""
+        """Ready per the spec (and the wave barrier): not started or ended, every need ended."""
         if name in self.started or name in self.ended:
             return False
         return self._needs_ended(name) and self._phase_open(name) and self._wave_open(name)
@@ -272,7 +272,7 @@ class Sim:
         for part in skip.reason.split("; "):
             for need in NEED_IN_REASON.findall(part):
                 assert need in unmet, self._why(f"{name}'s reason names {need}, which succeeded")
-                # DESIGN 4.3: `need 'x' STATUS`, STATUS the need's recorded status word.
+                # the spec (records): `need 'x' STATUS`, STATUS the need's recorded status word.
                 said = f"need '{need}' {self.ended[need].status.value}"
                 assert part == said, self._why(f"reason {part!r} is not {said!r}")
 
@@ -485,7 +485,7 @@ def test_wave_waits_for_b1_before_starting_a2() -> None:
     ],
 )
 def test_skip_reasons_name_the_dependency_transitively(status: Status, words: str) -> None:
-    # DESIGN 4.3: the direct need in single quotes and its *recorded* status word.
+    # the spec (records): the direct need in single quotes and its *recorded* status word.
     sched = Scheduler([job("a"), job("b", "a"), job("c", "b"), job("d", "a", "c")])
     assert sched.start() == [Start("a")]
     actions = sched.job_ended("a", status)

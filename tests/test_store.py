@@ -1,4 +1,4 @@
-"""Tests for `coordinator.store`: job directory names and atomic record writes (DESIGN 4.3)."""
+"""Tests for `coordinator.store`: job directory names and atomic record writes (spec: records)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def assert_safe_component(directory: str) -> None:
 
 @pytest.mark.parametrize("name", ["db-migrate", "a.b_c-1", "X" * 201, "X" * 255, "..."])
 def test_safe_names_are_used_as_they_are(name: str) -> None:
-    # DESIGN 4.3: the job name itself whenever it matches [A-Za-z0-9._-]+ (and can be a file name).
+    # Spec (records): the name itself whenever it matches [A-Za-z0-9._-]+ (and fits a file name).
     assert dir_name(name) == name
 
 

@@ -64,7 +64,7 @@ def test_rfc3339_round_trips(moment: datetime) -> None:
     ],
 )
 def test_parse_rfc3339_reads_any_rfc3339_time(text: str, expected: datetime) -> None:
-    # DESIGN 4.3: "a reader accepts any RFC 3339 UTC time, with or without a fraction".
+    # the spec (records): "a reader accepts any RFC 3339 UTC time, with or without a fraction".
     parsed = parse_rfc3339(text)
     assert parsed == expected and parsed.tzinfo == timezone.utc
 
