@@ -71,11 +71,18 @@ class Grandchild:
 
 
 @dataclass(frozen=True)
+class ShowEnv:
+    """Record in the witness what the job sees of one environment variable (`job.env`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Daemon:
     """A process left behind on purpose: it outlives a job that exits normally."""
 
 
-Action = Sleep | Write | Require | Exit | Print | Hang | IgnoreTerm | Grandchild | Daemon
+Action = Sleep | Write | Require | Exit | Print | Hang | IgnoreTerm | Grandchild | Daemon | ShowEnv
 
 _FINAL = (Exit, Hang)  # nothing after these would ever run
 
@@ -126,6 +133,8 @@ def parse_action(item: Any) -> Action:
         return Print(str(value), kind)
     if kind == "grandchild":
         return Grandchild(float(value["after"]), _marker(value["write"]))
+    if kind == "env":
+        return ShowEnv(str(value))
     raise ValueError(f"unknown fake action {kind!r}")
 
 
@@ -186,6 +195,12 @@ def _compile(action: Action, *, up: str, witness: str, end: str) -> str:
         return f"sleep {HANG_SECONDS}"
     if isinstance(action, IgnoreTerm):
         return "trap '' TERM"
+    if isinstance(action, ShowEnv):
+        name = action.name  # the schema allows only identifiers: safe to splice
+        shown = f'printf "env {name}=%s\\n" "${name}" >>{witness}'
+        return (
+            f'if [ "${{{name}+set}}" = set ]; then {shown}; else echo "env {name}" >>{witness}; fi'
+        )
     if isinstance(action, Daemon):
         return f'sleep {HANG_SECONDS} </dev/null >/dev/null 2>&1 & echo "daemon $!" >>{witness}'
     return _grandchild(action, up=up, witness=witness)
@@ -228,6 +243,7 @@ class Witness:
     grandchildren: tuple[int, ...]  # pids
     daemons: tuple[int, ...]  # pids
     garbage: tuple[str, ...]  # lines that are none of the above
+    env: tuple[tuple[str, str | None], ...] = ()  # (name, value seen; None: unset)
 
 
 def parse_witness(text: str) -> Witness:
@@ -237,14 +253,21 @@ def parse_witness(text: str) -> Witness:
     daemons: list[int] = []
     garbage: list[str] = []
     kinds = {"start": starts, "end": ends, "grandchild": grandchildren, "daemon": daemons}
+    env: list[tuple[str, str | None]] = []
     for line in text.splitlines():
         kind, _, value = line.partition(" ")
+        if kind == "env" and value:
+            name, equals, seen = value.partition("=")
+            env.append((name, seen if equals else None))
+            continue
         target = kinds.get(kind)
         if target is None or not value.isdigit():
             garbage.append(line)
         else:
             target.append(int(value))
-    return Witness(tuple(starts), tuple(ends), tuple(grandchildren), tuple(daemons), tuple(garbage))
+    return Witness(
+        tuple(starts), tuple(ends), tuple(grandchildren), tuple(daemons), tuple(garbage), tuple(env)
+    )
 
 
 def _marker(path: Any) -> str:

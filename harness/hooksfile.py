@@ -64,6 +64,11 @@ _Dumper.add_representer(
 )
 
 
+def dump(document: Any) -> str:
+    """YAML text for a document, floats as they were written (`SourceFloat`)."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 20)
+
+
 def hooks_document(scenario: Scenario) -> dict[str, Any]:
     document: dict[str, Any] = {}
     if scenario.settings or not isinstance(scenario.settings, Mapping):
@@ -75,9 +80,7 @@ def hooks_document(scenario: Scenario) -> dict[str, Any]:
 
 
 def write_hooks_file(scenario: Scenario, path: Path) -> HooksFile:
-    text = yaml.dump(
-        hooks_document(scenario), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 20
-    )
+    text = dump(hooks_document(scenario))
     path.write_text(text, encoding="utf-8")
     root = yaml.compose(text)
     hooks_key, hooks = _entry(root, "hooks")

@@ -285,6 +285,7 @@ class _Judged:
             record = self.rec[job.name]
             yield from self._invariants(job, record)
             yield from self._declared(job, record)
+            yield from self._environment(job)
             yield from self._location(job, record)
             yield from self._monotonic(job, record)
 
@@ -328,12 +329,37 @@ class _Judged:
         witness = self.obs.witnesses.get(job.name)
         planned = _planned_exit(self.plan.fakes.get(job.name))
         stopped = status in (c.TIMED_OUT, c.CANCELLED)
+        if status == c.FAILED and record.exit_code is not None and planned == 0:
+            # A fake command that cannot fail did: it was not run as `sh -c` in its cwd.
+            yield Violation(
+                "job.cwd" if job.cwd else "job.shell",
+                f"command of {job.name}",
+                "a fake command that cannot fail completes (sh -c, in the work dir or its cwd)",
+                _fields(record),
+                job.name,
+                (job.name,),
+            )
         if witness and witness.ends and planned is not None and not stopped:
             want = c.COMPLETED if planned == 0 else c.FAILED
             if (status, record.exit_code) != (want, planned):
                 yield bad(
                     f"{want} with exit code {planned}, as the job's command ended",
                     _fields(record),
+                )
+
+    def _environment(self, job: c.JobPlan) -> Iterator[Violation]:
+        """What a job saw of its environment: the inherited one plus its own `env`."""
+        witness = self.obs.witnesses.get(job.name)
+        for name, seen in witness.env if witness else ():
+            own = (job.env or {}).get(name)
+            expected = own if own is not None else self.plan.env.get(name)
+            if seen != expected:
+                yield Violation(
+                    "input.env-number" if _is_number_text(own) else "job.env",
+                    f"environment of {job.name}",
+                    f"{name}={expected}" if expected is not None else f"{name} unset",
+                    f"{name}={seen}" if seen is not None else f"{name} unset",
+                    job.name,
                 )
 
     def _declared(self, job: c.JobPlan, record: Record) -> Iterator[Violation]:
@@ -906,6 +932,9 @@ class _Judged:
             actions = self.plan.fakes.get(job.name) or ()
             if witness is None or not witness.ends:
                 continue
+            required = any(isinstance(a, Require) for a in actions)
+            if required and self.rec[job.name].status != c.COMPLETED:
+                continue  # a failed require ends the command before its prints
             output = self.obs.outputs.get(job.name, "")
             for action in actions:
                 if isinstance(action, Print) and action.text not in output:
@@ -947,6 +976,17 @@ def _planned_exit(actions: Sequence[Action] | None) -> int | None:
         if isinstance(action, Exit):
             return action.code
     return 0
+
+
+def _is_number_text(text: str | None) -> bool:
+    """Whether an `env` value came from a YAML number (its text is what `env_text` made)."""
+    if text is None:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _ignores_term(actions: Sequence[Action] | None) -> bool:

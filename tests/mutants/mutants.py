@@ -726,8 +726,8 @@ def _sighup_ignored() -> None:
 @_mutant(
     "sigterm-not-cancel",
     "protocol.sigterm",
-    "SIGTERM is not handled: it kills the coordinator at once, leaving its jobs running "
-    "and their records unfinished.",
+    "SIGTERM is not handled: it kills the coordinator outright, so the run is not cancelled "
+    "and its records are never finished.",
 )
 def _sigterm_not_cancel() -> None:
     from coordinator import cli
@@ -1080,14 +1080,17 @@ def _records_without_worktree_dir() -> None:
     "`a_b` share one.",
 )
 def _colliding_job_dirs() -> None:
-    from coordinator import store
+    from coordinator import engine, store
 
-    @_wrap(store, "dir_name")
     def dir_name(original, name):
         if original(name) == name:
             return name
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         return "_" * len(safe) if safe in (".", "..") else safe
+
+    _wrap(store, "dir_name")(dir_name)
+    if hasattr(engine, "dir_name"):  # the engine names a job's log path by it too
+        _wrap(engine, "dir_name")(dir_name)
 
 
 @_mutant(

@@ -27,9 +27,13 @@ def main(argv: list[str]) -> int:
         sys.path.insert(0, str(HERE))
     from mutants import MUTANTS
 
-    if not argv or argv[0] not in MUTANTS:
-        got = repr(argv[0]) if argv else "no mutant name"
-        print(f"run.py: unknown mutant {got} (see tests/mutants/mutants.py)", file=sys.stderr)
+    if not argv:
+        print(
+            "usage: run.py MUTANT_NAME CLI_ARGS... (see tests/mutants/mutants.py)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if argv[0] not in MUTANTS:
+        print(f"run.py: unknown mutant {argv[0]!r} (see tests/mutants/mutants.py)", file=sys.stderr)
         return EXIT_USAGE
     MUTANTS[argv[0]].apply()
 
