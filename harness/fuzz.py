@@ -92,8 +92,8 @@ def cases(draw: st.DrawFn, invalid: str | None = None) -> Case:
     }
     settings_block: dict[str, Any] = {"strategy": draw(st.sampled_from(["eager", "wave"]))}
     if draw(st.booleans()):
-        settings_block["max_parallel"] = draw(st.integers(1, 3))
-    settings_block["kill_grace"] = draw(st.sampled_from([0, 0.2, 0.5]))
+        settings_block["max_parallel"] = draw(st.sampled_from([1, 2, 1, 3]))
+    settings_block["kill_grace"] = draw(st.sampled_from([0.2, 0, 0.5]))
     document["coordinator"] = settings_block
     if _rare(draw, 10):
         document["other_hooks"] = {"pre-push": [{"name": names[0], "fake": [{"write": "other"}]}]}
@@ -136,7 +136,7 @@ def _job(
             )
             job[key] = draw(st.sampled_from(choices))
     actions: list[Any] = []
-    if _rare(draw, 10):
+    if _rare(draw, 4):
         actions.append("ignore_term")  # first: the oracle trusts a trap set at the start
     actions += _sleep(draw(_jitter()))
     if _rare(draw, 4):
@@ -152,7 +152,12 @@ def _job(
         if _rare(draw, 6):
             actions.append({stream: f"{stream} of {index}"})
     actions.append({"write": _marker(index)})
-    ending = draw(st.sampled_from(["end", "end", "end", "exit", "exit", "hang"]))
+    stubborn = actions[:1] == ["ignore_term"]  # mostly stopped, to spend its kill grace
+    ending = (
+        "hang"
+        if stubborn and not _rare(draw, 3)
+        else draw(st.sampled_from(["end", "end", "end", "exit", "exit", "hang"]))
+    )
     if ending == "exit":
         actions.append({"exit": draw(st.sampled_from([1, 3, 0]))})
     elif ending == "hang":

@@ -105,13 +105,13 @@ def _input_error(plan: RunPlan, obs: Observation) -> Iterator[Violation]:
             "nothing run and nothing recorded",
             f"{len(obs.state_files)} record file(s) written, commands started: {ran}",
         )
-    located = [line for line in message.splitlines() if _names_hooks_file(line, plan)]
-    if len(located) != 1:
+    lines = [line for line in message.splitlines() if line.strip()]
+    if len(lines) != 1 or not _names_hooks_file(lines[0], plan):
         shown = message.strip() or "(nothing on stderr)"
         yield Violation(
             "input.message",
             "input error message",
-            f"one line starting '{plan.hooks_path}:LINE: ' with LINE in 1..{plan.hooks_lines}",
+            f"one stderr line, starting '{plan.hooks_path}:LINE: ' (LINE: 1..{plan.hooks_lines})",
             shown,
         )
 
