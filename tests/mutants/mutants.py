@@ -847,6 +847,25 @@ def _unknown_hook_accepted() -> None:
 
 
 @_mutant(
+    "other-hooks-run",
+    "hook.selected",
+    "The jobs of the other hooks run too, after the selected hook's (shared names skipped).",
+)
+def _other_hooks_run() -> None:
+    from coordinator import api
+
+    @_wrap(api, "select_hook")
+    def select_hook(original, hooks, name):
+        jobs = list(original(hooks, name))
+        taken = {job.name for job in jobs}
+        for other, more in hooks.hooks.items():
+            if other != name:
+                jobs += [job for job in more if job.name not in taken]
+                taken |= {job.name for job in more}
+        return tuple(jobs)
+
+
+@_mutant(
     "env-bool-accepted",
     "input.types",
     "A boolean `env` value is accepted and passed as `True`/`False`.",
