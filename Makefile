@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: scenarios test lint format bench flake-check leak-check gate-power mutation-check clean
+.PHONY: scenarios test lint format bench flake-check leak-check gate-power fuzz mutation-check clean
+.PHONY: new-scenario report-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n auto
+
+# A commented skeleton that validates and runs: make new-scenario NAME=topic/name
+new-scenario: $(STAMP)
+	@test -n "$(NAME)" || { echo 'usage: make new-scenario NAME=topic/name' >&2; exit 2; }
+	$(BIN)/python -m harness.new $(NAME)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,8 +45,15 @@ flake-check: $(STAMP)
 leak-check: $(STAMP)
 	$(BIN)/python scripts/leak-check
 
+# Slow, not in CI: the --scenario-report page in headless Chromium, as a PNG to look at.
+report-screenshot: $(STAMP)
+	scripts/report-screenshot
+
 gate-power: $(STAMP)
 	$(BIN)/python scripts/gate-power
+
+fuzz: $(STAMP)
+	$(BIN)/python -m harness fuzz $(FUZZ_ARGS)
 
 # Slow (tens of minutes), not in CI: mutmut on the decision core, judged by
 # the scenario suite only. See docs/mutation.md.

@@ -147,7 +147,7 @@ def _job(
         actions.append({"grandchild": {"after": 5, "write": f"late-{index}"}})
     if _rare(draw, 10):
         actions.append("daemon")
-    actions += _sleep(draw(st.sampled_from([0, 0.05, 0.1, 0.2, 0.4])))
+    actions += _sleep(draw(st.sampled_from([0, 0.05, 0.1, 0.2, 0.4, 0.7])))
     for stream in ("stdout", "stderr"):
         if _rare(draw, 6):
             actions.append({stream: f"{stream} of {index}"})

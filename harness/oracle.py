@@ -29,7 +29,7 @@ from harness.records import Record
 
 NS = 1_000_000_000
 REACT_SLACK_NS = NS // 2  # a coordinator's reaction to a deadline, a signal or an exit
-EAGER_SLACK_NS = NS // 4  # how long a ready job may wait for its start under eager
+EAGER_SLACK_NS = NS // 2  # how long a ready job may wait for its start under eager
 CLOCK_SLACK_NS = 1_000_000  # two clock reads in two processes are not simultaneous
 MONO_WALL_SLACK_NS = NS // 2  # wall - mono of a record against the harness's own
 TRAP_SET_NS = 50_000_000  # a job's `trap '' TERM` follows its start witness within this

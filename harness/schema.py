@@ -61,10 +61,19 @@ _TYPE_WORDS = {
 
 @dataclass
 class SchemaError(Exception):
-    """A rendered scenario breaks the schema; `line` is a rendered line (1-based) or None."""
+    """A scenario breaks the schema; `line` is a line of the file (1-based) or None.
+
+    `path` is where in the document the offending value is (keys and list
+    indexes; a missing or unknown key ends with that key), so a caller can
+    tell which parts of a document are sound.
+    """
 
     message: str
     line: int | None
+    path: tuple[Any, ...] = ()
+
+
+TEMPLATE_REF = "#/definitions/template"
 
 
 def json_type(value: Any) -> str:
@@ -112,30 +121,56 @@ def node_line(node: Any, default: int | None) -> int | None:
 
 
 class Validator:
-    """Checks values against one schema document; raises SchemaError on the first problem."""
+    """Checks values against one schema document.
 
-    def __init__(self, schema: Mapping[str, Any]) -> None:
+    `errors` finds every problem (one per offending value, in document
+    order); `validate` raises the first. With `templates=False` (a rendered
+    document) the `#/definitions/template` branches are off: after rendering
+    no `"{{ ... }}"` may stand in for a value any more.
+    """
+
+    def __init__(self, schema: Mapping[str, Any], *, templates: bool = False) -> None:
         self._root = schema
+        self._templates = templates
         _check_keywords(schema, "#")
 
-    def validate(self, value: Any) -> None:
-        self._check(value, self._root, "", node_line(value, 1))
+    def errors(self, value: Any) -> list[SchemaError]:
+        found: list[SchemaError] = []
+        self._check(value, self._root, (), node_line(value, 1), found)
+        return found
 
-    def validate_property(self, document: Mapping[str, Any], key: str) -> None:
+    def validate(self, value: Any) -> None:
+        found = self.errors(value)
+        if found:
+            raise found[0]
+
+    def property_errors(self, document: Mapping[str, Any], key: str) -> list[SchemaError]:
         """Check one top-level key of a document (the header is read before the rest)."""
         line = key_line(document, key, node_line(document, 1))
-        self._check(document[key], self._root["properties"][key], key, line)
+        found: list[SchemaError] = []
+        self._check(document[key], self._root["properties"][key], (key,), line, found)
+        return found
+
+    def validate_property(self, document: Mapping[str, Any], key: str) -> None:
+        found = self.property_errors(document, key)
+        if found:
+            raise found[0]
+
+    def definition_errors(self, value: Any, name: str, line: int | None) -> list[SchemaError]:
+        """Check a value against `#/definitions/<name>`."""
+        found: list[SchemaError] = []
+        self._check(value, self._root["definitions"][name], (name,), line, found)
+        return found
 
     def validate_definition(self, value: Any, name: str, line: int | None) -> None:
-        """Check a value against `#/definitions/<name>`."""
-        self._check(value, self._root["definitions"][name], name, line)
+        found = self.definition_errors(value, name, line)
+        if found:
+            raise found[0]
 
     def is_valid(self, value: Any, schema: Mapping[str, Any]) -> bool:
-        try:
-            self._check(value, schema, "", None)
-        except SchemaError:
-            return False
-        return True
+        found: list[SchemaError] = []
+        self._check(value, schema, (), None, found)
+        return not found
 
     # -- the walk -------------------------------------------------------------
 
@@ -149,26 +184,30 @@ class Validator:
             schema = node
         return schema
 
-    def _check(self, value: Any, schema: Any, where: str, line: int | None) -> None:
+    def _check(
+        self, value: Any, schema: Any, path: tuple[Any, ...], line: int | None, out: list
+    ) -> None:
         schema = self._resolve(schema)
         if "if" in schema:
             schema = self._apply_condition(value, schema)
-        if "anyOf" in schema:
-            self._check_any_of(value, schema, where, line)
+        if "anyOf" in schema and not self._check_any_of(value, schema, path, line, out):
+            return
         if "type" in schema:
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if not any(_admits(t, value) for t in types):
-                self._fail(where, f"expected {_words(types)}, got {_describe(value)}", line)
+                out.append(_error(path, f"expected {_words(types)}, got {_describe(value)}", line))
+                return
         if "enum" in schema and value not in schema["enum"]:
-            self._fail(where, _not_one_of(value, schema["enum"]), line)
+            out.append(_error(path, _not_one_of(value, schema["enum"]), line))
+            return
         if isinstance(value, str):
-            self._check_string(value, schema, where, line)
+            self._check_string(value, schema, path, line, out)
         elif json_type(value) in ("integer", "number"):
-            self._check_number(value, schema, where, line)
+            self._check_number(value, schema, path, line, out)
         elif isinstance(value, Mapping):
-            self._check_mapping(value, schema, where, line)
+            self._check_mapping(value, schema, path, line, out)
         elif isinstance(value, list):
-            self._check_list(value, schema, where, line)
+            self._check_list(value, schema, path, line, out)
 
     def _apply_condition(self, value: Any, schema: Mapping[str, Any]) -> Mapping[str, Any]:
         """Merge the `then` or `else` branch into the schema (its properties win)."""
@@ -181,44 +220,73 @@ class Validator:
                 merged[key] = sub
         return merged
 
-    def _check_any_of(self, value: Any, schema: Mapping[str, Any], where: str, line: int | None):
-        branches = [self._resolve(b) for b in schema["anyOf"]]
-        candidates = [b for b in branches if _could_be(b, value)]
+    def _check_any_of(
+        self, value: Any, schema: Mapping[str, Any], path: tuple, line: int | None, out: list
+    ) -> bool:
+        """Whether a branch admits the value; if none does, the first relevant one's errors."""
+        branches = [
+            self._resolve(b)
+            for b in schema["anyOf"]
+            if self._templates or not (isinstance(b, Mapping) and b.get("$ref") == TEMPLATE_REF)
+        ]
+        candidates = [b for b in branches if _admits_any(self._types(b), value)]
         if not candidates:
-            types = sorted({t for b in branches for t in _branch_types(b)}, key=_type_order)
-            self._fail(where, f"expected {_words(types)}, got {_describe(value)}", line)
-        first_error: SchemaError | None = None
+            types = sorted({t for b in branches for t in self._types(b)}, key=_type_order)
+            out.append(_error(path, f"expected {_words(types)}, got {_describe(value)}", line))
+            return False
+        first: list[SchemaError] | None = None
         for branch in candidates:
-            try:
-                self._check(value, branch, where, line)
-            except SchemaError as error:
-                first_error = first_error or error
-            else:
-                return
-        assert first_error is not None
-        raise first_error
+            found: list[SchemaError] = []
+            self._check(value, branch, path, line, found)
+            if not found:
+                return True
+            first = first or found
+        out.extend(first or ())
+        return False
 
-    def _check_string(self, value: str, schema: Mapping[str, Any], where: str, line: int | None):
+    def _types(self, schema: Any) -> list[str]:
+        """The JSON types a (sub)schema is about: its errors matter for a value of these."""
+        schema = self._resolve(schema)
+        if "type" in schema:
+            return schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if "enum" in schema:
+            return sorted({json_type(v) for v in schema["enum"]})
+        if "anyOf" in schema:
+            branches = [
+                b
+                for b in schema["anyOf"]
+                if self._templates or not (isinstance(b, Mapping) and b.get("$ref") == TEMPLATE_REF)
+            ]
+            return sorted({t for b in branches for t in self._types(b)}, key=_type_order)
+        return list(_TYPE_WORDS)
+
+    def _check_string(
+        self, value: str, schema: Mapping[str, Any], path: tuple, line: int | None, out: list
+    ) -> None:
         if "minLength" in schema and len(value) < schema["minLength"]:
-            self._fail(where, "must not be empty", line)
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            self._fail(where, f"{value!r} does not match the pattern {schema['pattern']}", line)
+            out.append(_error(path, "must not be empty", line))
+        elif "pattern" in schema and not re.search(schema["pattern"], value):
+            pattern = schema["pattern"]
+            out.append(_error(path, f"{value!r} does not match the pattern {pattern}", line))
 
-    def _check_number(self, value: float, schema: Mapping[str, Any], where: str, line: int | None):
+    def _check_number(
+        self, value: float, schema: Mapping[str, Any], path: tuple, line: int | None, out: list
+    ) -> None:
         # YAML's .nan and .inf pass every comparison below (NaN compares false), and
         # would reach `sleep`, timeouts and tolerances; no scenario needs them.
         if not math.isfinite(value):
-            self._fail(where, f"must be a finite number, got {value}", line)
-        if "minimum" in schema and value < schema["minimum"]:
-            self._fail(where, f"must be at least {schema['minimum']}, got {value}", line)
-        if "maximum" in schema and value > schema["maximum"]:
-            self._fail(where, f"must be at most {schema['maximum']}, got {value}", line)
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            self._fail(where, f"must be more than {schema['exclusiveMinimum']}, got {value}", line)
+            out.append(_error(path, f"must be a finite number, got {value}", line))
+        elif "minimum" in schema and value < schema["minimum"]:
+            out.append(_error(path, f"must be at least {schema['minimum']}, got {value}", line))
+        elif "maximum" in schema and value > schema["maximum"]:
+            out.append(_error(path, f"must be at most {schema['maximum']}, got {value}", line))
+        elif "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            bound = schema["exclusiveMinimum"]
+            out.append(_error(path, f"must be more than {bound}, got {value}", line))
 
     def _check_mapping(
-        self, value: Mapping, schema: Mapping[str, Any], where: str, line: int | None
-    ):
+        self, value: Mapping, schema: Mapping[str, Any], path: tuple, line: int | None, out: list
+    ) -> None:
         properties: Mapping[str, Any] = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         noun = schema.get("title", "mapping")
@@ -226,42 +294,83 @@ class Validator:
         for key in value:
             key_at = key_line(value, key, line)
             if names is not None:
-                self._check(key, names, _join(where, key), key_at)
+                self._check(key, names, (*path, key), key_at, out)
             if key not in properties and extra is False:
                 message = f"unknown key {key!r} in {noun}{suggest(str(key), properties)}"
                 if len(properties) <= 12:
                     message += f"; allowed: {', '.join(properties)}"
-                self._fail(where, message, key_at)
+                out.append(_error(path, message, key_at, key))
         for key in schema.get("required", []):
             if key not in value:
-                self._fail(where, f"{noun} needs the key {key!r}", line)
+                out.append(_error(path, f"{noun} needs the key {key!r}", line, key))
         if "minProperties" in schema and len(value) < schema["minProperties"]:
-            self._fail(where, f"{noun} must not be empty", line)
+            out.append(_error(path, f"{noun} must not be empty", line))
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
             keys = ", ".join(map(str, value))
-            self._fail(where, f"{noun} takes exactly one key, got {keys}", line)
+            out.append(_error(path, f"{noun} takes exactly one key, got {keys}", line))
         for key, item in value.items():
             sub = properties.get(key, extra)
             if sub is not False:
-                self._check(item, sub, _join(where, key), key_line(value, key, line))
+                self._check(item, sub, (*path, key), key_line(value, key, line), out)
 
-    def _check_list(self, value: list, schema: Mapping[str, Any], where: str, line: int | None):
+    def _check_list(
+        self, value: list, schema: Mapping[str, Any], path: tuple, line: int | None, out: list
+    ) -> None:
         if "minItems" in schema and len(value) < schema["minItems"]:
-            self._fail(where, f"needs at least {schema['minItems']} item(s)", line)
+            out.append(_error(path, f"needs at least {schema['minItems']} item(s)", line))
         if "items" in schema:
             for index, item in enumerate(value):
                 at = item_line(value, index, line)
-                self._check(item, schema["items"], f"{where}[{_label(item, index)}]", at)
+                where = (*path, _Index(index, _label(item, index)))
+                self._check(item, schema["items"], where, at, out)
 
-    @staticmethod
-    def _fail(where: str, message: str, line: int | None) -> None:
-        raise SchemaError(f"{where}: {message}" if where else message, line)
+
+def _error(path: tuple[Any, ...], message: str, line: int | None, key: Any = None) -> SchemaError:
+    """`jobs[db-seed].fake[0]: message`; `key` names a missing or unknown key below `path`."""
+    where = _where(path)
+    return SchemaError(
+        f"{where}: {message}" if where else message,
+        line,
+        path if key is None else (*path, key),
+    )
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    """`jobs[db-seed].fake[0]`: list items are shown by name when they have one."""
+    out = ""
+    for part in path:
+        if isinstance(part, _Index):
+            out += f"[{part.label}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+class _Index(int):
+    """A list index that also carries the label shown for the item (its name, if any)."""
+
+    label: str
+
+    def __new__(cls, index: int, label: str) -> _Index:
+        self = super().__new__(cls, index)
+        self.label = label
+        return self
 
 
 @cache
-def scenario_validator() -> Validator:
-    """The validator for scenario files (the schema is read once per process)."""
-    return Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+def scenario_validator(*, templates: bool = False) -> Validator:
+    """The validator for scenario files (the schema is read once per process).
+
+    `templates=True` checks a file as written (a quoted `"{{ ... }}"` may
+    stand for a value), the default a rendered document.
+    """
+    return Validator(load_schema(), templates=templates)
+
+
+@cache
+def load_schema() -> Mapping[str, Any]:
+    """scenario.schema.json, parsed."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def _check_keywords(schema: Any, where: str) -> None:
@@ -281,17 +390,9 @@ def _check_keywords(schema: Any, where: str) -> None:
         _check_keywords(sub, f"{where}/anyOf/{index}")
 
 
-def _branch_types(schema: Mapping[str, Any]) -> list[str]:
-    if "type" in schema:
-        return schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    if "enum" in schema:
-        return sorted({json_type(v) for v in schema["enum"]})
-    return list(_TYPE_WORDS)
-
-
-def _could_be(schema: Mapping[str, Any], value: Any) -> bool:
-    """Whether `value` has a type this anyOf branch is about (its errors are then relevant)."""
-    return any(_admits(t, value) for t in _branch_types(schema))
+def _admits_any(types: list[str], value: Any) -> bool:
+    """Whether `value` has one of the types an anyOf branch is about (its errors are relevant)."""
+    return any(_admits(t, value) for t in types)
 
 
 def _type_order(name: str) -> int:
@@ -322,10 +423,6 @@ def suggest(word: Any, choices: Any) -> str:
     `word` may be any YAML key (an integer, say), hence the str().
     """
     return did_you_mean(str(word), [str(choice) for choice in choices])
-
-
-def _join(where: str, key: Any) -> str:
-    return f"{where}.{key}" if where else str(key)
 
 
 def _label(item: Any, index: int) -> str:

@@ -1,12 +1,14 @@
 """The bad scenario corpus: each broken file is one clean collection error (docs/spec.md).
 
-Each file of `tests/data/bad/scenarios/` starts with `# expect: :LINE: TEXT`;
-the few that cannot start with a comment (an empty file, bad bytes) are listed
-in `EXPECTED.txt`. One pytest session, in a subprocess so that even a crash of
-the interpreter is a failure here rather than the end of this session,
-collects the whole corpus plus a very large generated file and one good
-scenario. For every bad file there must be exactly one collection error, one
-line `FILE:LINE: message` with the expected line and text; nothing may print a
+Each file of `tests/data/bad/scenarios/` starts with `# expect: :LINE: TEXT`,
+one such line per problem the file has (every problem of a file is reported
+at once, in line order); the few that cannot start with a comment (an empty
+file, bad bytes) are listed in `EXPECTED.txt`. One pytest session, in a
+subprocess so that even a crash of the interpreter is a failure here rather
+than the end of this session, collects the whole corpus plus a very large
+generated file and one good scenario. For every bad file there must be
+exactly one collection error whose lines are `FILE:LINE: message`, one per
+expected problem, with the expected lines and texts; nothing may print a
 traceback, and the good scenario must still run and pass. Adding a file to
 the directory is all it takes to cover a new case.
 """
@@ -64,15 +66,21 @@ def parse_expected(declared: str, where: str) -> Expected:
     return Expected(int(match.group(1)), match.group(2))
 
 
-def corpus() -> dict[str, Expected]:
-    """Every corpus file (by name) and the error it must give."""
-    return {
-        path.name: parse_expected(text, path.name)
-        for path, text in corpus_expectations(CORPUS, INDEX).items()
-    }
+def corpus() -> dict[str, list[Expected]]:
+    """Every corpus file (by name) and the errors it must give, in line order."""
+    found = {}
+    for path, text in corpus_expectations(CORPUS, INDEX).items():
+        declared = [text]
+        lines = path.read_bytes().split(b"\n")
+        for line in lines[1:]:
+            if not line.startswith(b"# expect: "):
+                break
+            declared.append(line[len(b"# expect: ") :].decode("utf-8"))
+        found[path.name] = [parse_expected(each, path.name) for each in declared]
+    return found
 
 
-def large_scenario(jobs: int) -> tuple[str, Expected]:
+def large_scenario(jobs: int) -> tuple[str, list[Expected]]:
     """About 0.8 MB: a 600 kB value and a long chain of jobs, with the mistake at the end."""
     parts = [
         "name: large\njobs:\n",
@@ -87,21 +95,26 @@ def large_scenario(jobs: int) -> tuple[str, Expected]:
     parts.append("expect: {status: completed}\n")
     text = "".join(parts)
     bad_line = text.count("\n") - 1  # the `neds:` line
-    return text, Expected(bad_line, "jobs[last]: unknown key 'neds' in job (did you mean 'needs'?)")
+    return text, [
+        Expected(bad_line, "jobs[last]: unknown key 'neds' in job (did you mean 'needs'?)")
+    ]
 
 
-def problem_with(path: str, errors: list[str], expected: Expected) -> str:
+def problem_with(path: str, errors: list[str], expected: list[Expected]) -> str:
     """What is wrong with the collection errors of one bad file; '' when nothing is."""
     if len(errors) != 1:
         return f"{len(errors)} collection errors, expected exactly 1: {errors!r}"
-    (error,) = errors
-    match = re.fullmatch(rf"{re.escape(path)}:([0-9]+): (\S[^\n]*)", error)
-    if match is None:
-        return f"not one line 'FILE:LINE: message': {error!r}"
-    if int(match.group(1)) != expected.line:
-        return f"points at line {match.group(1)}, expected {expected.line}: {error!r}"
-    if expected.text not in match.group(2):
-        return f"message lacks {expected.text!r}: {error!r}"
+    lines = errors[0].split("\n")
+    if len(lines) != len(expected):
+        return f"{len(lines)} problem line(s), expected {len(expected)}: {errors[0]!r}"
+    for error, wanted in zip(lines, expected, strict=True):
+        match = re.fullmatch(rf"{re.escape(path)}:([0-9]+): (\S[^\n]*)", error)
+        if match is None:
+            return f"not a line 'FILE:LINE: message': {error!r}"
+        if int(match.group(1)) != wanted.line:
+            return f"points at line {match.group(1)}, expected {wanted.line}: {error!r}"
+        if wanted.text not in match.group(2):
+            return f"message lacks {wanted.text!r}: {error!r}"
     return ""
 
 

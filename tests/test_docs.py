@@ -7,7 +7,12 @@ a `name:` is a whole scenario file and must load without an error.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +64,35 @@ def test_readme_input_error_example_is_what_the_cli_prints(
     code = cli.main(["run", "hooks.yml", "--hook", "worktree-post-create", "--state-dir", "s"])
     assert code == 2
     assert capsys.readouterr().err == shown.group(1) + "\n"
+
+
+def test_readme_cli_example_is_what_the_commands_as_written_print(tmp_path: Path) -> None:
+    # The sample run of examples/tax-analyzer.yml, command by command, in a copy of the
+    # checkout's examples: the output matches once times and ages are set aside.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n(\$ \.venv/bin/python -m coordinator run .*?)```", readme, re.S)
+    assert block, "the README lost its CLI example"
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {k: v for k, v in os.environ.items() if k != "COORDINATOR_STATE_DIR"}
+    commands = re.split(r"^\$ ", block.group(1), flags=re.M)[1:]
+    assert len(commands) == 2
+    for chunk in commands:
+        command, _, shown = chunk.partition("\n")
+        words = shlex.split(command)
+        assert words[0] == ".venv/bin/python", "the README must use the venv's python"
+        done = subprocess.run(
+            [sys.executable, *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert normal(done.stdout) == normal(shown), command
+
+
+def normal(text: str) -> list[str]:
+    """Lines without durations, ages or column padding, the job lines as a set."""
+    lines = []
+    for line in text.strip().splitlines():
+        line = re.sub(r"\d+\.\d+s\b", "T", line)
+        line = re.sub(r"\b(\d+s ago|just now)\b", "AGO", line)
+        lines.append(" ".join(line.split()))
+    head = [line for line in lines if not line.startswith(("✓", "demo-eager"))]
+    return head + sorted(set(lines) - set(head))

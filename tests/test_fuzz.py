@@ -107,3 +107,26 @@ def test_a_coordinator_that_cannot_start_is_a_clean_finding(tmp_path: Path) -> N
     assert "cannot start the coordinator command" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
     assert list(tmp_path.glob("fuzzed-*.yml"))
+
+
+def test_pytest_fuzz_adds_one_item_that_fails_on_a_finding(tmp_path: Path) -> None:
+    def pytest_run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "scenarios/basics/empty-hook.yml"),
+                *("-p", "no:randomly", "-q", "--basetemp", str(tmp_path / "base")),
+                *("--fuzz", "4", *extra),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    clean = pytest_run("--fuzz-seed", "1")
+    assert clean.returncode == 0, clean.stdout
+    assert "2 passed" in clean.stdout  # the scenario and the fuzz item
+    broken = pytest_run("--coordinator-cmd", f"/nonexistent/coordinator {PROTOCOL}")
+    assert broken.returncode == 1
+    assert "FAILED ::fuzz[20261202]" in broken.stdout
+    assert "shrunk scenario:" in broken.stdout

@@ -318,7 +318,7 @@ def test_real_run_passes_and_a_wrong_expectation_is_reported(tmp_path: Path, dri
           - {name: b, needs: [a], fake: [require: a.txt, stdout: hello]}
         expect:
           status: completed
-          order: ["a < b"]
+          start_order: ["a < b"]
           output: {b: hello}
           markers: {content: {a.txt: A}}
           overlap: [[a, b]]
@@ -413,16 +413,20 @@ def test_input_error_through_the_cli_and_an_unexpected_one(tmp_path: Path) -> No
     assert outcome.ok, format_outcome(outcome)
     assert outcome.observation.facts.exit_code == 2
     assert outcome.observation.stray_starts == []
-    unexpected = scenario(
+    loaded = scenario(
         tmp_path,
         """
         name: bad-skip
         jobs:
           - {name: a, fake: [write: a]}
-          - {name: b, skip: $CI, fake: [write: b]}
+          - {name: b, fake: [write: b]}
         expect: {status: completed}
         """,
     )
+    # The schema refuses `skip: $CI` at collection, as the coordinator would: slip it
+    # into the hooks file behind the loader's back to get an input error nobody expected.
+    first, second = loaded.hooks_jobs
+    unexpected = replace(loaded, hooks_jobs=[first, {**second, "skip": "$CI"}])
     (failure,) = run_scenario(unexpected, tmp_path / "two", InProcessDriver()).failures
     assert failure.title == "coordinator rejected the hooks file"
     assert failure.line == 4  # job b in the scenario, not the line in hooks.yml

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -102,10 +103,10 @@ def test_failure_report_names_the_line_and_shows_the_timeline(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*scenario failing failed 1 check(s) (in-process coordinator*",
             "scenarios/failing.yml:9: status of seed",
             "    expected: completed",
             "    observed: failed, exit code 4, reason: exited with code 4",
+            "scenario failing failed 1 check(s) (in-process coordinator*",
             "timeline (from the recorded meta):",
             "    time 0 .. *",
             "    migrate  |#*| completed  0 *",
@@ -135,10 +136,10 @@ def test_a_broken_rule_is_reported_with_its_id_though_every_expectation_holds(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*scenario failing failed 1 check(s) (external coordinator*",
             "scenarios/exit.yml:1: [cli.exit-failed] exit status",
             "    expected: exit code 1 (jobs that did not succeed: seed failed)",
             "    observed: exit code 0",
+            "*scenario failing failed 1 check(s) (external coordinator*",
         ]
     )
 
@@ -190,7 +191,7 @@ def test_unregistered_mark_under_strict_markers_is_a_collection_error(
 def test_the_glob_decides_what_is_collected(pytester: pytest.Pytester, scenarios) -> None:
     scenarios("a.yml", PASSING)
     (pytester.path / "other").mkdir()
-    (pytester.path / "other" / "b.yml").write_text(PASSING)
+    (pytester.path / "other" / "b.yml").write_text(PASSING.replace("passing", "other"))
     run(
         pytester,
     ).assert_outcomes(passed=1)
@@ -211,3 +212,84 @@ def test_external_coordinator_command(pytester: pytest.Pytester, scenarios) -> N
     result.stdout.fnmatch_lines(["scenarios: coordinator python -m coordinator run*"])
     bad = run(pytester, "scenarios", "--coordinator-cmd", "x {nope}")
     bad.stderr.fnmatch_lines(["*--coordinator-cmd: unknown placeholder {nope}*"])
+
+
+def test_the_summary_line_and_junit_start_with_the_first_failed_check(
+    pytester: pytest.Pytester, scenarios, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenarios("failing.yml", FAILING)
+    first = (
+        "scenarios/failing.yml:9: status of seed: expected completed; "
+        "observed failed, exit code 4, reason: exited with code 4"
+    )
+    # On CI pytest prints the whole message: it must still be that one line.
+    monkeypatch.setenv("CI", "true")
+    result = run(pytester, "scenarios", "-rf", "--junitxml=junit.xml", "-o", "junit_family=xunit1")
+    summary = result.stdout.lines[
+        result.stdout.lines.index(
+            next(line for line in result.stdout.lines if "short test summary info" in line)
+        )
+        + 1 :
+    ]
+    assert summary[0] == f"FAILED scenarios/failing.yml::failing - {first}"
+    assert summary[1].startswith("=")
+    case = ET.parse(pytester.path / "junit.xml").getroot().find(".//testcase")
+    assert case is not None
+    assert (case.get("file"), case.get("line")) == ("scenarios/failing.yml", "8")  # 0-based
+    failure = case.find("failure")
+    assert failure is not None
+    assert failure.get("message") == first
+    assert (failure.text or "").startswith("scenarios/failing.yml:9: status of seed\n")
+
+
+def test_a_broken_file_s_junit_error_carries_its_message_and_line(
+    pytester: pytest.Pytester, scenarios
+) -> None:
+    scenarios("passing.yml", PASSING)
+    scenarios("broken.yml", "name: broken\njobs:\n  - {name: a, fake: [sleeep: 1]}\nexpect: {}\n")
+    for extra in ([], ["-p", "xdist", "-n", "2"]):
+        result = run(
+            pytester, "scenarios", "--junitxml=junit.xml", "-o", "junit_family=xunit1", *extra
+        )
+        result.assert_outcomes(passed=1, errors=1)
+        root = ET.parse(pytester.path / "junit.xml").getroot()
+        (error,) = root.iter("error")
+        assert error.get("message", "").startswith(
+            "scenarios/broken.yml:3: jobs[a].fake[0]: unknown key 'sleeep' in fake action"
+        )
+        (case,) = [c for c in root.iter("testcase") if c.find("error") is not None]
+        assert (case.get("file"), case.get("line")) == ("scenarios/broken.yml", "2")
+
+
+def test_every_problem_of_a_file_is_one_line_of_its_collection_error(
+    pytester: pytest.Pytester, scenarios
+) -> None:
+    scenarios(
+        "two.yml",
+        "name: two\njobs:\n  - {name: a, neds: [b], fake: []}\n"
+        "expect:\n  order: ['a < a']\n  max_concurrency: {at_most: 1, at_least: 3}\n",
+    )
+    lines = run(pytester, "scenarios").stdout.lines
+    start = lines.index(next(line for line in lines if "ERROR collecting" in line)) + 1
+    assert [line.split(": ", 2)[:2] for line in lines[start : start + 3]] == [
+        ["scenarios/two.yml:3", "jobs[a]"],
+        ["scenarios/two.yml:5", "expect.order"],
+        ["scenarios/two.yml:6", "expect.max_concurrency"],
+    ]
+    assert "a < a is a cycle" in lines[start + 1]
+    assert "at_least 3 is more than at_most 1" in lines[start + 2]
+
+
+def test_two_files_with_one_name_are_both_rejected_and_the_rest_runs(
+    pytester: pytest.Pytester, scenarios
+) -> None:
+    scenarios("a/one.yml", PASSING)
+    scenarios("b/one.yml", PASSING)
+    scenarios("c.yml", PASSING.replace("name: passing", "name: unique"))
+    result = run(pytester, "scenarios")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(
+        ["scenarios/a/one.yml:1: name: 'passing' is also the name of scenarios/b/one.yml*"]
+    )
+    # Collecting one of them alone still sees the other.
+    run(pytester, "scenarios/a/one.yml").assert_outcomes(errors=1)
