@@ -23,10 +23,12 @@ def prepare_hook(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     on_event: Callable[[JobEvent], None] | None = None,
+    subreaper: bool = False,
 ) -> Run:
     """A `Run` of one hook, ready to `run()` (or to `cancel()` from elsewhere).
 
-    `strategy` and `max_parallel` override the file's `coordinator:` block.
+    `strategy` and `max_parallel` override the file's `coordinator:` block;
+    `subreaper` is `Run`'s.
     Raises InputError for an invalid file or a hook it does not define.
     """
     loaded = hooks if isinstance(hooks, HooksFile) else load_hooks_file(hooks)
@@ -45,6 +47,7 @@ def prepare_hook(
         cwd=cwd,
         env=env,
         on_event=on_event,
+        subreaper=subreaper,
     )
 
 

@@ -148,6 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             strategy=None if args.strategy is None else Strategy(args.strategy),
             max_parallel=args.max_parallel,
             on_event=console.job_ended,
+            subreaper=True,  # this process runs nothing else: it may adopt the jobs' orphans
         )
         runs.append(run)
         if received:
@@ -252,7 +253,7 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
                 row.invocation,
                 row.worktree,
                 row.record.name,
-                row.record.status.value,
+                row.status,
                 human_ago(started, reference) if started else "-",
                 human_duration(duration) if duration is not None else "-",
                 "-" if code is None else str(code),

@@ -7,7 +7,12 @@ from another thread, from an `on_event` callback and from a signal handler
 alike. Deadlines (timeouts, kill grace) become the select timeout.
 
 Like a trio nursery, a run owns its jobs: when `run()` returns or raises, no
-process of a stopped job's group is left.
+process of a stopped job is left, neither in its process group nor among the
+processes it started that left the group (setsid, double fork: see
+coordinator/proctree.py). A watchdog process (coordinator/watchdog.py) does
+the same if the coordinator itself is killed outright, and a lock on the
+run's owner file (store.RunDir.claim) tells readers whether the coordinator
+is still there.
 """
 
 from __future__ import annotations
@@ -25,14 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from coordinator import graph
+from coordinator import graph, proctree
 from coordinator.conditions import condition_reason
 from coordinator.model import JobSpec, Record, Settings, SkipCause, Status
 from coordinator.recorder import Recorder
 from coordinator.runner import JobProcess, describe_exit, group_alive, signal_group, spawn
 from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
-from coordinator.store import RunDir
+from coordinator.store import LOG, RunDir, dir_name
 from coordinator.timefmt import monotonic, now
+from coordinator.watchdog import Watchdog
 
 DRAIN_POLL = 0.01  # seconds between checks that a stopped job's group is empty
 DRAIN_LIMIT = 2.0  # seconds after SIGKILL before we stop waiting for a group to empty
@@ -84,7 +90,14 @@ class Run:
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         on_event: Callable[[JobEvent], None] | None = None,
+        subreaper: bool = False,
     ) -> None:
+        """`subreaper=True` makes this process a child subreaper (Linux) while the run
+        lasts, so that a job's double-forked processes are adopted by it rather than by
+        init, and a stop finds them (coordinator/proctree.py). Only for a process that
+        starts no children of its own meanwhile, like the CLI: an orphan it adopts is
+        taken for a job's when it started while that job alone was running.
+        """
         graph.validate_graph(jobs)
         promoted_jobs, self._promoted = graph.promote(jobs)
         self._jobs = {job.name: job for job in promoted_jobs}
@@ -109,6 +122,16 @@ class Run:
         self._cancelled = False
         self._store_error: OSError | None = None
         self._ran = False
+        self._subreaper = subreaper
+        self._adopting = False  # True while this process is a subreaper for the run
+        self._watchdog = Watchdog()
+        self._real_dir = str(self._dir.path)  # its realpath once it exists: /proc shows those
+        self._shells: dict[int, str] = {}  # pid of every job shell started -> job name
+        self._windows: dict[str, tuple[int, int | None]] = {}  # boot ticks each job ran
+        self._pid_bounds: dict[str, tuple[int, int | None]] = {}  # pids its tree could get
+        self._unbounded: list[str] = []  # ended since the last spawn: no upper pid bound yet
+        self._table: proctree.Table | None = None  # this loop turn's look at /proc, if any
+        self._adoption: dict[int, tuple[int, str | None]] = {}  # orphan -> (start, its job)
 
     @property
     def jobs_dir(self) -> Path:
@@ -143,6 +166,18 @@ class Run:
             self._dir.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise RunError(f"cannot create {self._dir.path}: {error.strerror}") from error
+        try:  # an empty hook writes nothing at all (spec: input.empty-hook)
+            owner = self._dir.claim() if self._jobs else None
+        except OSError as error:
+            raise RunError(f"cannot write under {self._dir.path}: {error.strerror}") from error
+        try:
+            return self._run()
+        finally:
+            if owner is not None:
+                os.close(owner)  # releases the lock: readers now see the coordinator gone
+
+    def _run(self) -> RunResult:
+        self._real_dir = os.path.realpath(self._dir.path)
         selector = selectors.DefaultSelector()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
@@ -152,6 +187,10 @@ class Run:
             self._wake_w = wake_w
         self._selector = selector
         self._recorder = Recorder(self._dir, self._jobs)
+        if self._jobs:
+            self._watchdog.start(self._real_dir)
+        previous = proctree.set_subreaper(True) if self._subreaper and self._jobs else None
+        self._adopting = previous is not None
         try:
             self._handle_requests()  # a cancel() before run() means nothing starts
             self._carry_out(self._scheduler.start())
@@ -161,6 +200,9 @@ class Run:
                 self._dispatch()
         finally:
             self._abandon()
+            self._watchdog.stop()
+            if previous is False:  # as it was; orphans adopted meanwhile stay our children
+                proctree.set_subreaper(False)
             with self._lock:
                 self._wake_w = None
             selector.close()
@@ -190,6 +232,7 @@ class Run:
                 os.write(self._wake_w, b"\0")
 
     def _tick(self, wake_r: int) -> None:
+        self._table = None
         idle_work = self._recorder.has_idle_work
         events = self._selector.select(0 if idle_work else self._next_timeout())
         if not events and idle_work:
@@ -240,6 +283,7 @@ class Run:
                 self._stop(proc, Status.TIMED_OUT, f"timed out after {timeout:g}s")
             if proc.kill_at is not None and proc.kill_sent_at is None and moment >= proc.kill_at:
                 signal_group(proc.pgid, signal.SIGKILL)
+                self._kill_escapees(proc)
                 proc.kill_sent_at = moment
 
     def _stop(self, proc: JobProcess, status: Status, reason: str) -> None:
@@ -252,11 +296,19 @@ class Run:
             return
         proc.stopping = status
         proc.stop_reason = reason
+        # Found before any signal: once the shell dies, its children are orphans. One
+        # look serves every stop of this turn (a cancel stops all running jobs at once).
+        if self._table is None or proc.pgid not in self._table:
+            self._table = proctree.snapshot()
+        escaped = self._escapees(proc, self._table, logs=True)
+        self._watchdog.stopping(proc.token)
         signal_group(proc.pgid, signal.SIGTERM)
+        proctree.send(escaped, signal.SIGTERM)
         moment = monotonic()
         proc.kill_at = moment + self._settings.kill_grace
         if self._settings.kill_grace <= 0:
             signal_group(proc.pgid, signal.SIGKILL)
+            self._kill_escapees(proc)
             proc.kill_sent_at = moment
 
     def _reap(self) -> None:
@@ -267,7 +319,7 @@ class Run:
                     continue
                 proc.exit_code = code
                 self._unwatch(proc)
-            if proc.stopping is not None and group_alive(proc.pgid):
+            if proc.stopping is not None and (group_alive(proc.pgid) or self._escapees_left(proc)):
                 waited = proc.kill_sent_at is not None
                 if not waited or monotonic() - proc.kill_sent_at < DRAIN_LIMIT:
                     continue
@@ -301,6 +353,7 @@ class Run:
             problem = f"cannot start: cwd '{shown_cwd}' {missing}"
         if problem is None:
             started_at, started_mono = now()
+            first_tick = proctree.boot_ticks()
             try:
                 popen = spawn(job.run, cwd=cwd, env={**self._env, **job.env}, log_path=log_path)
             except OSError as error:
@@ -313,6 +366,16 @@ class Run:
         # Counted from the job's own start: the very stamp its record carries.
         deadline = None if job.timeout is None else started_mono / 1e9 + job.timeout
         proc = JobProcess(job.name, popen, deadline, started_at, started_mono)
+        job_dir = dir_name(job.name)
+        proc.log = os.path.join(self._real_dir, job_dir, LOG)
+        proc.token = Watchdog.token(popen.pid, first_tick)
+        self._watchdog.started(proc.token)
+        self._shells[popen.pid] = job.name
+        self._windows[job.name] = (first_tick, None)
+        for name in self._unbounded:  # they had ended: nothing of theirs is newer than this
+            self._pid_bounds[name] = (self._pid_bounds[name][0], popen.pid)
+        self._unbounded.clear()
+        self._pid_bounds[job.name] = (popen.pid, None)
         self._watch(proc)
         self._procs[job.name] = proc
         self._save(self._record(job, Status.RUNNING, proc=proc), "started")
@@ -321,6 +384,7 @@ class Run:
     def _finish(self, proc: JobProcess) -> None:
         finished_at, finished_mono = now()
         del self._procs[proc.name]
+        self._ended(proc)
         code = proc.exit_code
         if proc.stopping is not None:
             status, reason = proc.stopping, proc.stop_reason
@@ -408,12 +472,14 @@ class Run:
         reason = "cancelled: coordinator stopped"
         for proc in list(self._procs.values()):
             signal_group(proc.pgid, signal.SIGKILL)
+            self._kill_escapees(proc)
             proc.popen.wait()
             self._unwatch(proc)
             give_up = monotonic() + DRAIN_LIMIT
             while group_alive(proc.pgid) and monotonic() < give_up:  # stamp once it is gone
                 time.sleep(DRAIN_POLL)
             del self._procs[proc.name]
+            self._ended(proc)
             record = self._record(self._jobs[proc.name], Status.CANCELLED, proc=proc, reason=reason)
             record.finished_at, record.finished_mono_ns = now()
             record.exit_code = proc.popen.returncode
@@ -424,3 +490,88 @@ class Run:
             self._records[name] = record
             self._recorder.submit(record, "ended")
         self._recorder.flush()  # on the way out: write, but call no more callbacks
+
+    # -- what a job left outside its process group ------------------------------
+
+    def _ended(self, proc: JobProcess) -> None:
+        """The job is over: its time window closes (and the watchdog lets go of a stop)."""
+        if proc.stopping is not None:
+            self._watchdog.stopped(proc.token)
+        first, _ = self._windows[proc.name]
+        self._windows[proc.name] = (first, proctree.boot_ticks())
+        self._unbounded.append(proc.name)
+
+    def _escapees(self, proc: JobProcess, table: proctree.Table, *, logs: bool) -> set[int]:
+        """Live processes the job started that are not in its process group, remembered.
+
+        The group itself is `signal_group`'s: these are the ones that changed
+        session or group, or double-forked out of its tree. `logs` also looks
+        for processes writing to the job's output.log (a readlink per process).
+        """
+        known = dict(proc.escaped)
+        if self._adopting:
+            known.update(self._adopted(proc.name, table))
+        found = proctree.members(table, proc.pgid, known=known, logs=[proc.log] if logs else ())
+        others = set(self._shells) | {self._watchdog.pid}
+        found = {pid for pid in found if table[pid].pgid != proc.pgid and pid not in others}
+        proc.escaped.update((pid, table[pid].start) for pid in found)
+        if self._adopting:
+            self._reap_adopted(table)
+        return found
+
+    def _adopted(self, name: str, table: proctree.Table) -> dict[int, int]:
+        """The orphans this subreaper adopted that came from job `name`: pid -> start.
+
+        An orphan in the session or group of a job's shell is that job's. Any
+        other is the job's that was running when it started, if no other job
+        of the run was: by /proc's start time (in 10 ms ticks), narrowed by pid
+        order (a job's processes get pids after its shell's, and before the
+        next shell started after it ended). A tie is nobody's, and is left alone.
+        """
+        me = os.getpid()
+        for orphan in table.values():
+            if orphan.ppid != me or orphan.pid in self._shells or not orphan.live:
+                continue
+            if orphan.pid == self._watchdog.pid:
+                continue
+            seen = self._adoption.get(orphan.pid)
+            if seen is not None and seen[0] == orphan.start:
+                continue
+            owner = self._shells.get(orphan.sid) or self._shells.get(orphan.pgid)
+            if owner is None:
+                owners = [job for job in self._windows if self._could_start(job, orphan)]
+                owner = owners[0] if len(owners) == 1 else None
+            self._adoption[orphan.pid] = (orphan.start, owner)
+        return {pid: start for pid, (start, owner) in self._adoption.items() if owner == name}
+
+    def _could_start(self, job: str, orphan: proctree.Proc) -> bool:
+        """Whether `job` was running when `orphan` was started (by time and pid order)."""
+        first, last = self._windows[job]
+        low, high = self._pid_bounds[job]
+        if orphan.start < first or (last is not None and orphan.start > last):
+            return False
+        return low < orphan.pid and (high is None or orphan.pid < high)
+
+    def _reap_adopted(self, table: proctree.Table) -> None:
+        """Reap the dead orphans of our jobs that this subreaper adopted."""
+        me = os.getpid()
+        for proc in table.values():
+            if proc.ppid != me or proc.live or proc.pid in self._shells:
+                continue
+            ours = proc.sid in self._shells or proc.pgid in self._shells
+            if ours or proc.pid in self._adoption:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(proc.pid, os.WNOHANG)
+
+    def _kill_escapees(self, proc: JobProcess) -> None:
+        """SIGKILL the job's escapees, frozen first so none can fork away meanwhile."""
+        killed = proctree.freeze_and_kill(lambda table: self._escapees(proc, table, logs=True))
+        proc.escaped.update(killed)
+
+    def _escapees_left(self, proc: JobProcess) -> bool:
+        """Whether a stopped job still has escapees alive; new ones found get its signal."""
+        if any(proctree.same(pid, start) for pid, start in proc.escaped.items()):
+            return True
+        found = self._escapees(proc, proctree.snapshot(), logs=False)
+        proctree.send(found, signal.SIGKILL if proc.kill_sent_at is not None else signal.SIGTERM)
+        return bool(found)

@@ -4,6 +4,14 @@ Both read only meta.json records (spec: records), so they work on state written
 by any coordinator that honours the contract, not just this one: times are
 read with the one lenient RFC 3339 parser, and a record that cannot be read
 is listed as unreadable rather than stopping the listing.
+
+A record says `running` until its coordinator writes the job's end, and a
+coordinator killed outright never does. So a listing never shows such a
+record as plainly `running`: where the run's owner file shows its
+coordinator gone (store.coordinator_state, a lock the kernel drops when the
+coordinator dies), the job is shown `running (coordinator gone)`, and prune
+no longer spares its invocation. A run without an owner file (another
+coordinator's) is shown as recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from coordinator.store import META, iter_runs
 from coordinator.timefmt import parse_rfc3339
 
 UNREADABLE = "unreadable"  # the status the listing shows for a record it cannot read
+ORPHANED = "running (coordinator gone)"  # ... for a `running` record nobody will finish
 
 
 @dataclass(frozen=True)
@@ -29,18 +38,32 @@ class JobRow:
     invocation: str
     worktree: str
     record: Record
+    coordinator: str | None = None  # of its run: `alive`, `gone`, or None (unknown)
+
+    @property
+    def orphaned(self) -> bool:
+        """Recorded `running`, but the coordinator that would record its end is gone."""
+        return self.record.status is Status.RUNNING and self.coordinator == "gone"
+
+    @property
+    def status(self) -> str:
+        """The status to show: the recorded one, unless that would claim a dead job runs."""
+        return ORPHANED if self.orphaned else self.record.status.value
 
     @property
     def started(self) -> datetime | None:
         return _parse(self.record.started_at)
 
     def duration(self, reference: datetime) -> float | None:
-        """Seconds it ran (so far, when still running); None if it never started."""
+        """Seconds it ran (so far, when still running); None if it never started.
+
+        None too for an orphaned job: how long it ran is not known.
+        """
         record = self.record
         if record.started_mono_ns is not None and record.finished_mono_ns is not None:
             return (record.finished_mono_ns - record.started_mono_ns) / 1e9
         started = self.started
-        if started is None:
+        if started is None or self.orphaned:
             return None
         finished = _parse(record.finished_at) or reference
         return max(0.0, (finished - started).total_seconds())
@@ -50,6 +73,8 @@ class JobRow:
             "invocation": self.invocation,
             "worktree": self.worktree,
             **self.record.to_json(),
+            "status": self.status,
+            "coordinator": self.coordinator,
             "duration_seconds": self.duration(reference),
         }
 
@@ -81,7 +106,8 @@ def job_rows(state_dir: Path) -> list[JobRow | UnreadableRow]:
     runs: list[tuple[datetime, list[JobRow | UnreadableRow]]] = []
     for listing in iter_runs(state_dir):
         readable = [
-            JobRow(listing.invocation, listing.worktree, r) for r in listing.records.values()
+            JobRow(listing.invocation, listing.worktree, r, listing.coordinator)
+            for r in listing.records.values()
         ]
         readable.sort(key=lambda row: (_start_key(row.record), row.record.name))
         rows: list[JobRow | UnreadableRow] = [*readable]
@@ -101,7 +127,7 @@ class Invocation:
     name: str
     path: Path
     last_activity: datetime
-    running: bool
+    running: bool  # a job is recorded `running` and its coordinator is not known gone
 
 
 def invocations(state_dir: Path) -> list[Invocation]:
@@ -113,8 +139,13 @@ def invocations(state_dir: Path) -> list[Invocation]:
     found: dict[str, list[Record]] = {}
     paths: dict[str, Path] = {}
     touched: dict[str, list[datetime]] = {}
+    running: set[str] = set()
     for listing in iter_runs(state_dir):
         found.setdefault(listing.invocation, []).extend(listing.records.values())
+        if listing.coordinator != "gone" and any(
+            r.status is Status.RUNNING for r in listing.records.values()
+        ):
+            running.add(listing.invocation)
         paths[listing.invocation] = listing.path.parent
         touched.setdefault(listing.invocation, []).extend(
             moment
@@ -125,8 +156,7 @@ def invocations(state_dir: Path) -> list[Invocation]:
     for name, records in found.items():
         moments = [m for m in [_newest(records), *touched[name]] if m is not None]
         moment = max(moments) if moments else _mtime(paths[name]) or _NEVER
-        running = any(r.status is Status.RUNNING for r in records)
-        result.append(Invocation(name, paths[name], moment, running))
+        result.append(Invocation(name, paths[name], moment, name in running))
     result.sort(key=lambda inv: inv.last_activity, reverse=True)
     return result
 
@@ -136,8 +166,9 @@ def select_prunable(
 ) -> list[Invocation]:
     """Invocations older than `older_than` seconds, sparing the `keep_last` newest.
 
-    An invocation with a job still recorded `running` is never chosen: a long
-    job started long ago may still be writing there.
+    An invocation with a job still recorded `running` is never chosen (a long
+    job started long ago may still be writing there) unless its coordinator
+    is known to be gone.
     """
     return [
         inv

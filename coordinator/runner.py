@@ -38,6 +38,9 @@ class JobProcess:
     kill_sent_at: float | None = None
     exit_code: int | None = None  # set once the shell has been reaped
     watch_fd: int | None = field(default=None, repr=False)
+    log: str = ""  # the real path of its output.log, as /proc shows it
+    token: str = ""  # what the watchdog knows it by
+    escaped: dict[int, int] = field(default_factory=dict)  # left its group: pid -> start tick
 
     @property
     def pgid(self) -> int:

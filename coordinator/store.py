@@ -10,9 +10,11 @@ a power cut, and an fsync per record would dominate dependent-start latency.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,9 +22,13 @@ from hashlib import sha256
 from pathlib import Path
 
 from coordinator.model import Record
+from coordinator.timefmt import now
 
 META = "meta.json"
 LOG = "output.log"
+# Beside the job dirs of a run. `@` is in no name `dir_name` makes, so no job dir can
+# take this name; readers of records look only for */meta.json and never see it.
+OWNER = "@coordinator.json"
 _SAFE = re.compile(r"[A-Za-z0-9._-]+")
 _PLAIN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _NAME_MAX = 255  # bytes in one path component on every common filesystem
@@ -74,13 +80,17 @@ class RunDir:
         return directory
 
     def write(self, record: Record) -> None:
-        """Write `record` atomically (temp file in the same dir, then rename)."""
+        """Write `record` atomically (temp file in the same dir, then rename).
+
+        On a full disk a write can be short: the record is renamed into place
+        only once all of it is written, so the earlier record stays whole.
+        """
         directory = self.prepare(record.name)
         data = json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=".meta-", suffix=".tmp", dir=directory)
         try:
             try:
-                os.write(fd, data.encode())
+                _write_all(fd, data.encode())
             finally:
                 os.close(fd)
             os.replace(tmp, directory / META)
@@ -88,9 +98,61 @@ class RunDir:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def claim(self) -> int:
+        """Write the run's owner file and lock it; the lock lasts while the fd is open.
+
+        The file says who runs the run (pid, host, start); the lock says
+        whether that coordinator is still there: the kernel drops it when the
+        fd is closed, however the process ends, even by SIGKILL. Locked before
+        it is renamed into place, so no reader ever sees it unlocked too early.
+        """
+        data = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": now()[0],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".owner-", suffix=".tmp", dir=self.path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _write_all(fd, (json.dumps(data) + "\n").encode())
+            os.replace(tmp, self.path / OWNER)
+        except BaseException:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return fd
+
     def read(self) -> dict[str, Record]:
         """Every record of this run, keyed by job name."""
         return read_records(self.path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """`os.write` until all of `data` is written: on a full disk one write can be short."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def coordinator_state(run_dir: Path) -> str | None:
+    """`alive` or `gone`: whether the coordinator that wrote a run still holds its lock.
+
+    None when the run has no owner file (another coordinator's, or an older
+    one's) or it cannot be checked: then nothing is known.
+    """
+    try:
+        fd = os.open(Path(run_dir) / OWNER, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return "alive"
+    except OSError:  # a file system without locks
+        return None
+    finally:
+        os.close(fd)
+    return "gone"
 
 
 def name_of_dir(directory: str) -> str:
@@ -164,6 +226,7 @@ class RunListing:
     path: Path
     records: dict[str, Record]
     unreadable: dict[str, str] = field(default_factory=dict)
+    coordinator: str | None = None  # coordinator_state(path): `alive`, `gone` or unknown
 
 
 def iter_runs(state_dir: Path) -> Iterator[RunListing]:
@@ -178,6 +241,7 @@ def iter_runs(state_dir: Path) -> Iterator[RunListing]:
                 worktree,
                 records,
                 unreadable,
+                coordinator_state(worktree),
             )
 
 

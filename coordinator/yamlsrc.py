@@ -68,17 +68,28 @@ def map_lines(value: Any, to: Callable[[int], int]) -> None:
     For a document parsed from generated text (a rendered template), so that
     everything downstream sees the lines of the file as written, converted
     once here rather than wherever a line is reported.
+
+    Each container is converted once, however many aliases refer to it: a
+    YAML alias is the same object again, so a `billion laughs` document (an
+    alias of an alias, nine times over) is a few dozen containers, not 10^9,
+    and an alias of a container inside itself (`a: &a [*a]`) is not an
+    endless recursion. The walk keeps its own stack, so depth costs no
+    Python recursion either.
     """
-    if isinstance(value, LineMap):
-        value.line = to(value.line)
-        value._key_lines = {key: to(line) for key, line in value._key_lines.items()}
-        for item in value.values():
-            map_lines(item, to)
-    elif isinstance(value, LineList):
-        value.line = to(value.line)
-        value._item_lines = [to(line) for line in value._item_lines]
-        for item in value:
-            map_lines(item, to)
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, (LineMap, LineList)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        item.line = to(item.line)
+        if isinstance(item, LineMap):
+            item._key_lines = {key: to(line) for key, line in item._key_lines.items()}
+            stack.extend(item.values())
+        else:
+            item._item_lines = [to(line) for line in item._item_lines]
+            stack.extend(item)
 
 
 def describe(value: Any) -> str:
@@ -218,6 +229,11 @@ def _parse(text: str, path: str, loader_class: type[yaml.SafeLoader]) -> Any:
     except yaml.YAMLError as exc:
         one_line = " ".join(str(exc).split())
         raise InputError(f"invalid YAML: {one_line}", path=path) from None
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+        # PyYAML's own slips: its pure-Python scanner calls chr() on any `\U` escape
+        # (`"\U00110000"` is a ValueError). No line: libyaml's message has one, and wins.
+        one_line = " ".join(str(exc).split())
+        raise InputError(f"invalid YAML: {one_line}", path=path) from None
     except RecursionError:
         raise InputError("YAML nesting is too deep", path=path) from None
     finally:
@@ -240,6 +256,7 @@ def _line(node: Node) -> int:
 
 
 def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[LineMap]:
+    _expect(node, MappingNode, "mapping")
     data = LineMap(_line(node))
     yield data  # yielded first, filled after: aliases may refer back to it
     loader.flatten_mapping(node)  # resolves `<<` merges; later pairs win
@@ -254,10 +271,23 @@ def _construct_map(loader: _Loader, node: MappingNode) -> Iterator[LineMap]:
 
 
 def _construct_seq(loader: _Loader, node: SequenceNode) -> Iterator[LineList]:
+    _expect(node, SequenceNode, "sequence")
     data = LineList(_line(node))
     yield data
     data.extend(loader.construct_object(child) for child in node.value)
     data._item_lines = [_line(child) for child in node.value]
+
+
+def _expect(node: Node, kind: type[Node], what: str) -> None:
+    """An explicit tag can put `!!map` on a scalar (`!!map x`): a marked error, not a crash."""
+    if not isinstance(node, kind):
+        found = {ScalarNode: "scalar", SequenceNode: "sequence", MappingNode: "mapping"}
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"expected a {what} node, but found {found.get(type(node), 'something else')}",
+            node.start_mark,
+        )
 
 
 def _construct_int(loader: _Loader, node: ScalarNode) -> int:
@@ -266,15 +296,49 @@ def _construct_int(loader: _Loader, node: ScalarNode) -> int:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:
         digits = sys.get_int_max_str_digits()
+        if sum(c.isdigit() for c in str(node.value)) <= digits:
+            raise  # not a number at all (`!!int abc`): _typed says so
         raise yaml.constructor.ConstructorError(
             None, None, f"integer too long (more than {digits} digits)", node.start_mark
         ) from None
 
 
+def _typed(kind: str, construct: Callable[[Any, ScalarNode], Any]) -> Callable[..., Any]:
+    """`construct`, but a scalar it cannot read is a marked error, not a traceback.
+
+    PyYAML trusts its resolver: a plain `12` reaches the int constructor only
+    when it looks like one, but an explicit tag sends anything there, and
+    `!!int` on an empty value is an IndexError, `!!bool maybe` a KeyError,
+    `!!int abc` a ValueError, `!!timestamp x` a TypeError.
+    """
+
+    def constructor(loader: Any, node: Node) -> Any:
+        try:
+            return construct(loader, node)  # type: ignore[arg-type]
+        except yaml.MarkedYAMLError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, AttributeError):
+            shown = " ".join(str(node.value).split())[:40]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"not a valid {kind}: {shown!r}", node.start_mark
+            ) from None
+
+    return constructor
+
+
+_SCALARS = {
+    "int": ("integer", _construct_int),
+    "float": ("number", yaml.SafeLoader.construct_yaml_float),
+    "bool": ("boolean", yaml.SafeLoader.construct_yaml_bool),
+    "timestamp": ("timestamp", yaml.SafeLoader.construct_yaml_timestamp),
+    "binary": ("base64 value", yaml.SafeLoader.construct_yaml_binary),
+}
+
 for _loader_class in (_Loader, _CLoader):
     _loader_class.add_constructor("tag:yaml.org,2002:map", _construct_map)
     _loader_class.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-    _loader_class.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    for _tag, (_kind, _construct) in _SCALARS.items():
+        _loader_class.add_constructor(f"tag:yaml.org,2002:{_tag}", _typed(_kind, _construct))
 
 
 def _is_empty(node: Node) -> bool:
@@ -310,6 +374,14 @@ def _refuse_duplicate_keys(loader: _Loader, root: Node, path: str) -> None:
                         line=_line(key_node),
                     )
                 key = loader.construct_object(key_node)
+                try:
+                    hash(key)
+                except TypeError:  # a tagged scalar: `? !!set x`, `? !!omap x`
+                    raise InputError(
+                        "a mapping key must be a plain value, not a list or mapping",
+                        path=path,
+                        line=_line(key_node),
+                    ) from None
                 if key in keys:
                     raise InputError(
                         f"duplicate key {key!r} (first at line {keys[key]})",

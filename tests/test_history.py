@@ -19,6 +19,7 @@ from freezegun import freeze_time
 
 from coordinator.cli import main
 from coordinator.history import invocations, job_rows, select_prunable
+from coordinator.store import RunDir
 from coordinator.timefmt import rfc3339
 
 NOW = datetime(2026, 5, 2, 12, 0, 0, tzinfo=timezone.utc)
@@ -339,3 +340,58 @@ def test_prune_counts_an_unreadable_record_as_recent_activity(tmp_path: Path) ->
     with freeze_time(NOW):
         found = invocations(state)
         assert select_prunable(found, older_than=7 * 86400, keep_last=0, reference=NOW) == []
+
+
+# -- a running record whose coordinator is gone (issue 11) -------------------------------
+
+
+def test_a_running_record_is_shown_as_such_only_while_its_coordinator_holds_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The owner file's lock is the coordinator's: held here, then released as the kernel
+    # releases it when the coordinator dies (kill -9 included).
+    state = tmp_path / "state"
+    write_record(state, "inv", "wt", "serve", start=ago(seconds=42), status="running")
+    write_record(state, "inv", "wt", "build", start=ago(minutes=1), seconds=2)
+    owner = RunDir(state / "jobs" / "inv" / "wt").claim()
+    try:
+        with freeze_time(NOW):
+            assert main(["jobs", "--state-dir", str(state)]) == 0
+            assert [row[2:6] for row in table(capsys.readouterr().out)[1:]] == [
+                ["build", "completed", "1m ago", "2.00s"],
+                ["serve", "running", "42s ago", "42.0s"],
+            ]
+            assert [inv.running for inv in invocations(state)] == [True]
+    finally:
+        os.close(owner)
+    with freeze_time(NOW):
+        assert main(["jobs", "--state-dir", str(state)]) == 0
+        rows = table(capsys.readouterr().out)
+        assert main(["jobs", "--state-dir", str(state), "--format", "json"]) == 0
+        listed = {item["name"]: item for item in json.loads(capsys.readouterr().out)}
+        assert [inv.running for inv in invocations(state)] == [False]
+    assert [row[2:6] for row in rows[1:]] == [
+        ["build", "completed", "1m ago", "2.00s"],
+        ["serve", "running (coordinator gone)", "42s ago", "-"],
+    ]
+    assert listed["serve"]["status"] == "running (coordinator gone)"
+    assert listed["serve"]["coordinator"] == "gone"
+    assert listed["serve"]["duration_seconds"] is None
+    assert listed["build"]["status"] == "completed" and listed["build"]["coordinator"] == "gone"
+
+
+def test_prune_removes_a_run_whose_coordinator_is_gone_and_spares_a_live_one(
+    tmp_path: Path,
+) -> None:
+    for invocation in ("dead", "live", "foreign"):
+        write_record(tmp_path, invocation, "wt", "deploy", start=ago(days=9), status="running")
+    os.close(RunDir(tmp_path / "jobs" / "dead" / "wt").claim())  # claimed, then gone
+    owner = RunDir(tmp_path / "jobs" / "live" / "wt").claim()
+    try:
+        with freeze_time(NOW):
+            found = invocations(tmp_path)
+            doomed = select_prunable(found, older_than=7 * 86400, keep_last=0, reference=NOW)
+    finally:
+        os.close(owner)
+    # `foreign` has no owner file (another coordinator's run): nothing is known, it stays.
+    assert [inv.name for inv in doomed] == ["dead"]
