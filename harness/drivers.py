@@ -69,6 +69,13 @@ class _Clock:
     start: int = field(default_factory=time.monotonic_ns)
     offset: int = 0
     cancel: CancelFacts | None = None
+    stall: int = 0  # the longest oversleep of a POLL-long sleep seen meanwhile, ns
+
+    def nap(self) -> None:
+        """Sleep POLL, and note how much longer the machine let it last (load)."""
+        before = time.monotonic_ns()
+        time.sleep(POLL)
+        self.stall = max(self.stall, time.monotonic_ns() - before - int(POLL * 1e9))
 
     def __post_init__(self) -> None:
         self.offset = time.time_ns() - time.monotonic_ns()
@@ -79,7 +86,9 @@ class _Clock:
 
     def facts(self, **kwargs: object) -> RunFacts:
         window = (self.start, time.monotonic_ns())
-        return RunFacts(window, self.offset, cancel=self.cancel, **kwargs)  # type: ignore[arg-type]
+        return RunFacts(  # type: ignore[arg-type]
+            window, self.offset, cancel=self.cancel, stall_ns=self.stall, **kwargs
+        )
 
 
 class Driver(Protocol):
@@ -130,7 +139,9 @@ class InProcessDriver:
 
         worker = threading.Thread(target=target, name="scenario-run", daemon=True)
         worker.start()
-        worker.join(request.timeout)
+        deadline = time.monotonic() + request.timeout
+        while worker.is_alive() and time.monotonic() < deadline:
+            clock.nap()  # measures the machine's load while the run goes on
         timed_out = worker.is_alive()
         if timed_out:
             run.cancel()
@@ -239,7 +250,7 @@ class ExternalDriver:
                 kill_at = min(kill_at or float("inf"), now + request.kill_grace + STOP_SLACK)
             if kill_at is not None and now >= kill_at:
                 process.kill()
-            time.sleep(POLL)
+            clock.nap()
         return timed_out, torn
 
 

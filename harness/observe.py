@@ -39,6 +39,7 @@ class RunFacts:
     stderr: str = ""
     cancel: CancelFacts | None = None
     torn_reads: int = 0  # meta.json reads during the run that were not valid JSON
+    stall_ns: int = 0  # how much longer than asked a short sleep of the harness lasted, at most
 
 
 @dataclass

@@ -10,7 +10,9 @@ It is exact where the spec is exact (statuses, skip causes, phases,
 promotion, limit, ties, record fields, exit codes, stamps against
 witnesses) and tolerant only where timing forces it, by the constants
 below: a coordinator reacts to an event within REACT_SLACK, and eager
-starts a ready job within EAGER_SLACK. Those bounds are far above what a
+starts a ready job within EAGER_SLACK, each widened by twice the longest
+stall the harness itself saw during the run (a loaded machine delays
+every process alike, the judged one included). Those bounds are far above what a
 correct coordinator needs on a loaded 2-core machine and far below what the
 bugs they catch cost (a rounded timeout, a level barrier, a lost grace).
 
@@ -215,6 +217,8 @@ class _Judged:
         self.foreground = c.foreground_jobs(plan.jobs)
         self.levels = c.wave_levels(plan.jobs)
         self.cancel_ns = None if obs.facts.cancel is None else obs.facts.cancel.mono_ns
+        self.react_ns = REACT_SLACK_NS + 2 * obs.facts.stall_ns
+        self.eager_ns = EAGER_SLACK_NS + 2 * obs.facts.stall_ns
         self.grace_ns = int(plan.kill_grace * NS)
         self.mono = all(
             r.started_mono_ns is not None for r in self.rec.values() if r.started_at is not None
@@ -628,14 +632,14 @@ class _Judged:
         # Starting other jobs meanwhile is not waiting: count from the last of them.
         others = [s[0] for n in self.rec if n != job.name and (s := self.span(n)) is not None]
         ready = max([ready] + [moment for moment in others if ready <= moment < start])
-        if start - ready <= EAGER_SLACK_NS:
+        if start - ready <= self.eager_ns:
             return
         rule = "wave.levels" if self.plan.strategy == "wave" else "eager.start-when-ready"
-        for moment in self._free_slot_moments(job.name, ready, start - EAGER_SLACK_NS):
+        for moment in self._free_slot_moments(job.name, ready, start - self.eager_ns):
             yield Violation(
                 rule,
                 f"start of {job.name}",
-                f"within {_seconds(EAGER_SLACK_NS)} of being ready with a slot free",
+                f"within {_seconds(self.eager_ns)} of being ready with a slot free",
                 f"ready and the coordinator idle from {_seconds(ready - self.origin())}, "
                 f"a slot free at "
                 f"{_seconds(moment - self.origin())}, started at {_seconds(start - self.origin())}",
@@ -656,7 +660,7 @@ class _Judged:
             busy = sum(
                 1
                 for start, end in spans.values()
-                if start <= moment + EAGER_SLACK_NS and (end is None or end > moment)
+                if start <= moment + self.eager_ns and (end is None or end > moment)
             )
             if busy < limit:
                 yield moment
@@ -737,7 +741,7 @@ class _Judged:
                         repr(record.reason),
                         job.name,
                     )
-            elif record.status in (c.COMPLETED, c.FAILED) and took > limit + REACT_SLACK_NS:
+            elif record.status in (c.COMPLETED, c.FAILED) and took > limit + self.react_ns:
                 yield Violation(
                     "timeout.status",
                     f"status of {job.name}",
@@ -774,7 +778,7 @@ class _Judged:
                     f"it ignores SIGTERM and was gone {_seconds(after)} after the stop",
                     job.name,
                 )
-            limit_ns = grace + REACT_SLACK_NS
+            limit_ns = grace + self.react_ns
             rule = "timeout.origin" if record.status == c.TIMED_OUT else "stop.grace"
             if after > limit_ns:
                 yield Violation(
@@ -835,7 +839,7 @@ class _Judged:
             start, end = span
             witness = self.obs.witnesses.get(job.name)
             ended_early = end is not None and end < at
-            if witness and witness.ends and witness.ends[-1] < wall_at - REACT_SLACK_NS:
+            if witness and witness.ends and witness.ends[-1] < wall_at - self.react_ns:
                 ended_early = True
             if record.status == c.CANCELLED and ended_early:
                 yield bad(
@@ -843,15 +847,15 @@ class _Judged:
                     "its own end recorded: it ended before the cancel",
                     "recorded cancelled",
                 )
-            if start > at + REACT_SLACK_NS:
+            if start > at + self.react_ns:
                 yield bad(
                     "cancel.pending",
                     "nothing starts once the run is cancelled",
                     f"started {_seconds(start - at)} after the cancel",
                 )
             deadline = None if job.timeout is None else start + int(job.timeout * NS)
-            timed_first = deadline is not None and deadline < at + REACT_SLACK_NS
-            late_end = end is None or end > at + REACT_SLACK_NS + self.grace_ns
+            timed_first = deadline is not None and deadline < at + self.react_ns
+            late_end = end is None or end > at + self.react_ns + self.grace_ns
             if start < at and late_end and record.status != c.CANCELLED and not timed_first:
                 yield bad(
                     "cancel.running",
