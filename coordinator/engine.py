@@ -255,7 +255,12 @@ class Run:
         for proc in self._procs.values():
             if proc.stopping is not None and proc.exit_code is not None:
                 moments.append(monotonic() + DRAIN_POLL)
-            for moment in (proc.deadline, proc.kill_at if proc.kill_sent_at is None else None):
+            # Once a stop began its deadline is spent: still counting it would be a
+            # timeout of 0, a loop spinning at full speed through the whole grace.
+            for moment in (
+                proc.deadline if proc.stopping is None else None,
+                proc.kill_at if proc.kill_sent_at is None else None,
+            ):
                 if moment is not None:
                     moments.append(moment)
         if not moments:

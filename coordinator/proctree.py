@@ -90,11 +90,16 @@ def _output(pid: int, fd: int) -> str:
 
 def read(pid: int) -> Proc | None:
     """The table line of `pid`, or None when it is gone (or /proc is missing)."""
-    try:
-        with open(f"{PROC}/{pid}/stat", "rb") as stat:
-            text = stat.read()
+    try:  # os.open and os.read: 2-3x faster than open() over a whole /proc
+        fd = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     fields = text[text.rfind(b")") + 2 :].split()  # the command name may hold anything
     try:
         return Proc(
@@ -153,6 +158,9 @@ def members(
 
     `known` maps pids found earlier to their start times; `logs` are the paths
     of the job's output (absolute, as /proc shows them). See the module doc.
+    Only a process that left every session it could have come from (it leads
+    its own, or its session's leader is gone) has its output looked at: a
+    double fork leaves such a process, and the readlinks stay few.
     """
     seeds = {p.pid for p in table.values() if shell in (p.pid, p.pgid, p.sid)}
     seeds.update(pid for pid, start in (known or {}).items() if _started(table, pid, start))
@@ -161,10 +169,18 @@ def members(
         seeds.update(
             p.pid
             for p in table.values()
-            if p.pid not in seeds and p.live and not paths.isdisjoint(table.outputs(p.pid))
+            if p.pid not in seeds
+            and p.live
+            and (p.sid == p.pid or not _alive(table, p.sid))
+            and not paths.isdisjoint(table.outputs(p.pid))
         )
     found = seeds | descendants(table, seeds)
     return {pid for pid in found if pid in table and table[pid].live and pid != os.getpid()}
+
+
+def _alive(table: Table, pid: int) -> bool:
+    proc = table.get(pid)
+    return proc is not None and proc.live
 
 
 def _started(table: Table, pid: int, start: int) -> bool:

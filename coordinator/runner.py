@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordinator import proctree
 from coordinator.model import Status
 
 _PROC = Path("/proc")
@@ -87,17 +88,12 @@ def group_alive(pgid: int) -> bool:
         return True
     if not _PROC.is_dir():
         return True
-    return any(_live_member(stat, pgid) for stat in _PROC.glob("[0-9]*/stat"))
+    return any(_live_member(name, pgid) for name in os.listdir(_PROC) if name.isdigit())
 
 
-def _live_member(stat: Path, pgid: int) -> bool:
-    try:
-        text = stat.read_text()
-    except OSError:
-        return False
-    # Fields after the parenthesised command name: state ppid pgrp ...
-    fields = text[text.rfind(")") + 2 :].split()
-    return len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X")
+def _live_member(name: str, pgid: int) -> bool:
+    proc = proctree.read(int(name))
+    return proc is not None and proc.pgid == pgid and proc.live
 
 
 def describe_exit(code: int) -> str:

@@ -387,3 +387,32 @@ def test_closing_the_terminal_cancels_the_run_and_exits_129(tmp_path: Path, toke
     assert found["long"].status is Status.CANCELLED and "SIGHUP" in (found["long"].reason or "")
     assert found["after"].status is Status.CANCELLED and not (tmp_path / "after-ran").exists()
     assert token.processes() == []
+
+
+# -- a stop waits without spinning -------------------------------------------------------------
+
+
+def test_the_loop_sleeps_through_a_kill_grace(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found while measuring the stops above: once a timeout's stop began, its spent
+    # deadline kept the loop's select timeout at 0, so the coordinator spun through the
+    # whole grace (tens of thousands of turns), starving the jobs on a small machine.
+    from coordinator import engine
+
+    turns = 0
+    tick = engine.Run._tick
+
+    def counted(self: engine.Run, wake_r: int) -> None:
+        nonlocal turns
+        turns += 1
+        tick(self, wake_r)
+
+    monkeypatch.setattr(engine.Run, "_tick", counted)
+    command = "trap '' TERM; touch armed; sleep 30"
+    record = runner.run(
+        [job("stubborn", command, timeout=0.3)], settings=Settings(kill_grace=1.0)
+    ).records["stubborn"]
+    assert (runner.cwd / "armed").exists() and record.status is Status.TIMED_OUT
+    # A turn per event and per 10 ms drain poll at most: not one per microsecond.
+    assert turns < 300, f"{turns} loop turns for one stop"
