@@ -21,14 +21,6 @@ from typing import TextIO
 
 from coordinator.api import prepare_hook
 from coordinator.engine import JobEvent, Run, RunError
-from coordinator.history import (
-    UNREADABLE,
-    UnreadableRow,
-    invocations,
-    job_rows,
-    remove,
-    select_prunable,
-)
 from coordinator.model import InputError, Record, Status, Strategy
 from coordinator.store import name_of_dir
 from coordinator.timefmt import human_ago, human_duration, parse_duration
@@ -195,7 +187,10 @@ class Console:
 
     def summary(self, records: Iterable[Record], jobs_dir: Path) -> None:
         counts = Counter(record.status.value for record in records)
-        detail = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to run"
+        if not counts:  # nothing was recorded, so there is no records directory to name
+            self._print("0 job(s): nothing to run.")
+            return
+        detail = ", ".join(f"{n} {status}" for status, n in counts.items())
         self._print(f"{sum(counts.values())} job(s): {detail}. Records: {jobs_dir}")
 
     def _glyph(self, status: Status) -> str:
@@ -229,6 +224,8 @@ def _record_duration(record: Record) -> float | None:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
+    from coordinator.history import UNREADABLE, UnreadableRow, job_rows  # not on `run`'s path
+
     reference = datetime.now(timezone.utc)
     rows = job_rows(args.state_dir)
     if args.format == "json":
@@ -267,6 +264,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
+    from coordinator.history import invocations, remove, select_prunable  # not on `run`'s path
+
     reference = datetime.now(timezone.utc)
     found = invocations(args.state_dir)
     doomed = select_prunable(

@@ -1,10 +1,13 @@
-"""The run loop: the IO around the pure scheduler.
+"""The run loop: the IO around the pure scheduler and the pure stop machines.
 
-One thread, one `selectors` loop. It waits on a pidfd per running job (the
-kernel wakes us the moment a job exits, with no polling delay and no thread
-per job) and on a self-pipe that `cancel()` writes to, so cancellation works
-from another thread, from an `on_event` callback and from a signal handler
-alike. Deadlines (timeouts, kill grace) become the select timeout.
+One `selectors` loop decides and spawns. It waits on a pidfd per running
+job (the kernel wakes us the moment a job exits, with no polling delay and
+no thread per job) and on a self-pipe that `cancel()` and the record writer
+write to, so cancellation works from another thread, from an `on_event`
+callback and from a signal handler alike. Each job's timers live in its
+`stopping.JobStop`; their next moments become the select timeout. Records
+are written by one writer thread (coordinator/recorder.py), so no file is
+created between a job's end and its dependents' start.
 
 Like a trio nursery, a run owns its jobs: when `run()` returns or raises, no
 process of a stopped job is left, neither in its process group nor among the
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import selectors
 import signal
 import threading
@@ -33,15 +35,22 @@ from typing import Literal
 from coordinator import graph, proctree
 from coordinator.conditions import condition_reason
 from coordinator.model import JobSpec, Record, Settings, SkipCause, Status
-from coordinator.recorder import Recorder
-from coordinator.runner import JobProcess, describe_exit, group_alive, signal_group, spawn
+from coordinator.recorder import Kind, Recorder
+from coordinator.runner import (
+    Child,
+    JobProcess,
+    group_alive,
+    seal_inherited_fds,
+    signal_group,
+    spawn,
+    wait_exited,
+)
 from coordinator.scheduler import Action, Cancel, Scheduler, Skip, Start
+from coordinator.stopping import DRAIN_LIMIT, DRAIN_POLL, JobStop, Signal
 from coordinator.store import LOG, RunDir, dir_name
 from coordinator.timefmt import monotonic, now
 from coordinator.watchdog import Watchdog
 
-DRAIN_POLL = 0.01  # seconds between checks that a stopped job's group is empty
-DRAIN_LIMIT = 2.0  # seconds after SIGKILL before we stop waiting for a group to empty
 MAX_WAIT = 3600.0  # longest single wait: a huge or infinite timeout or grace just waits again
 
 
@@ -70,6 +79,10 @@ class RunResult:
             r.status is Status.COMPLETED or r.skip_cause is SkipCause.CONDITION
             for r in self.records.values()
         )
+
+
+class CannotStart(Exception):
+    """Why a job cannot start (the reason its record gives, after `cannot start: `)."""
 
 
 class RunError(Exception):
@@ -102,11 +115,12 @@ class Run:
         promoted_jobs, self._promoted = graph.promote(jobs)
         self._jobs = {job.name: job for job in promoted_jobs}
         self._cwd = Path(cwd) if cwd is not None else Path.cwd()
-        self.invocation = invocation or secrets.token_hex(8)
+        self.invocation = invocation or os.urandom(8).hex()
         self.worktree = worktree or self._cwd.resolve().name or "root"
         self._dir = RunDir.at(Path(state_dir), self.invocation, self.worktree)
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._settings = settings = settings or Settings()
+        self._real_cwd = ""  # the real path of `cwd`, found at run(): jobs run relative to it
         self._on_event = on_event
         self._scheduler = Scheduler(
             promoted_jobs,
@@ -132,6 +146,7 @@ class Run:
         self._unbounded: list[str] = []  # ended since the last spawn: no upper pid bound yet
         self._table: proctree.Table | None = None  # this loop turn's look at /proc, if any
         self._adoption: dict[int, tuple[int, str | None]] = {}  # orphan -> (start, its job)
+        self._pidfds = hasattr(os, "pidfd_open")  # else a thread per job waits for its exit
 
     @property
     def jobs_dir(self) -> Path:
@@ -162,22 +177,25 @@ class Run:
         if self._ran:
             raise RuntimeError("a Run can only be run once")
         self._ran = True
+        if not self._jobs:  # an empty hook writes nothing at all (spec: input.empty-hook)
+            return self._result()
         try:
             self._dir.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise RunError(f"cannot create {self._dir.path}: {error.strerror}") from error
-        try:  # an empty hook writes nothing at all (spec: input.empty-hook)
-            owner = self._dir.claim() if self._jobs else None
+        try:
+            owner = self._dir.claim()
         except OSError as error:
             raise RunError(f"cannot write under {self._dir.path}: {error.strerror}") from error
         try:
             return self._run()
         finally:
-            if owner is not None:
-                os.close(owner)  # releases the lock: readers now see the coordinator gone
+            os.close(owner)  # releases the lock: readers now see the coordinator gone
 
     def _run(self) -> RunResult:
         self._real_dir = os.path.realpath(self._dir.path)
+        self._real_cwd = os.path.realpath(self._cwd)
+        seal_inherited_fds()
         selector = selectors.DefaultSelector()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_r, False)
@@ -186,10 +204,9 @@ class Run:
         with self._lock:
             self._wake_w = wake_w
         self._selector = selector
-        self._recorder = Recorder(self._dir, self._jobs)
-        if self._jobs:
-            self._watchdog.start(self._real_dir)
-        previous = proctree.set_subreaper(True) if self._subreaper and self._jobs else None
+        self._recorder = Recorder(self._dir, self._jobs, wake=self._wake)
+        self._watchdog.start(self._real_dir)
+        previous = proctree.set_subreaper(True) if self._subreaper else None
         self._adopting = previous is not None
         try:
             self._handle_requests()  # a cancel() before run() means nothing starts
@@ -200,6 +217,7 @@ class Run:
                 self._dispatch()
         finally:
             self._abandon()
+            last_written = self._recorder.close()
             self._watchdog.stop()
             if previous is False:  # as it was; orphans adopted meanwhile stay our children
                 proctree.set_subreaper(False)
@@ -208,12 +226,15 @@ class Run:
             selector.close()
             os.close(wake_r)
             os.close(wake_w)
-        self._dispatch()
+        self._dispatch(last_written)
         if self._store_error is not None:
             raise RunError(
                 f"cannot write job records under {self._dir.path}: "
                 f"{self._store_error.strerror or self._store_error}; the run was cancelled"
             )
+        return self._result()
+
+    def _result(self) -> RunResult:
         return RunResult(
             records={name: self._records[name] for name in self._jobs},
             jobs_dir=self._dir.path,
@@ -233,10 +254,8 @@ class Run:
 
     def _tick(self, wake_r: int) -> None:
         self._table = None
-        idle_work = self._recorder.has_idle_work
-        events = self._selector.select(0 if idle_work else self._next_timeout())
-        if not events and idle_work:
-            self._recorder.prepare_next()
+        events = self._selector.select(self._next_timeout())
+        exited = []
         for key, _ in events:
             if key.fd == wake_r:
                 try:
@@ -244,28 +263,21 @@ class Run:
                         pass
                 except BlockingIOError:
                     pass
-        self._reap()
+            else:
+                exited.append(key.data)
+        self._reap(exited if self._pidfds else list(self._procs.values()))
         self._handle_requests()
         self._check_deadlines()
 
     def _next_timeout(self) -> float | None:
         if self._requests:
             return 0
-        moments = []
-        for proc in self._procs.values():
-            if proc.stopping is not None and proc.exit_code is not None:
-                moments.append(monotonic() + DRAIN_POLL)
-            # Once a stop began its deadline is spent: still counting it would be a
-            # timeout of 0, a loop spinning at full speed through the whole grace.
-            for moment in (
-                proc.deadline if proc.stopping is None else None,
-                proc.kill_at if proc.kill_sent_at is None else None,
-            ):
-                if moment is not None:
-                    moments.append(moment)
-        if not moments:
+        moment = monotonic()
+        wakes = [proc.stop.wake_at(moment) for proc in self._procs.values()]
+        soonest = min((wake for wake in wakes if wake is not None), default=None)
+        if soonest is None:
             return None
-        return min(MAX_WAIT, max(0.0, min(moments) - monotonic()))
+        return min(MAX_WAIT, max(0.0, soonest - moment))
 
     def _handle_requests(self) -> None:
         while self._requests:
@@ -273,62 +285,52 @@ class Run:
             if name is None:
                 self._cancelled = True
                 for proc in self._procs.values():
-                    self._stop(proc, Status.CANCELLED, reason)
+                    self._signal(proc, proc.stop.cancel(monotonic(), reason))
                 self._carry_out(self._scheduler.cancel())
             elif name in self._procs:
-                self._stop(self._procs[name], Status.CANCELLED, reason)
+                proc = self._procs[name]
+                self._signal(proc, proc.stop.cancel(monotonic(), reason))
             else:
                 self._carry_out(self._scheduler.cancel(name))
 
     def _check_deadlines(self) -> None:
         moment = monotonic()
         for proc in self._procs.values():
-            if proc.stopping is None and proc.deadline is not None and moment >= proc.deadline:
-                timeout = self._jobs[proc.name].timeout
-                self._stop(proc, Status.TIMED_OUT, f"timed out after {timeout:g}s")
-            if proc.kill_at is not None and proc.kill_sent_at is None and moment >= proc.kill_at:
+            self._signal(proc, proc.stop.tick(moment))
+
+    def _signal(self, proc: JobProcess, signals: Sequence[Signal]) -> None:
+        """Carry out what the job's stop machine asked: TERM or KILL, to all of the job.
+
+        All of it means its process group and whatever of it left the group
+        (found before the first signal: once the shell dies, its children are
+        orphans). One look at /proc serves every stop of this loop turn.
+        """
+        for sig in signals:
+            if sig == "TERM":
+                if self._table is None or proc.pgid not in self._table:
+                    self._table = proctree.snapshot()
+                escaped = self._escapees(proc, self._table, logs=True)
+                self._watchdog.stopping(proc.token)
+                signal_group(proc.pgid, signal.SIGTERM)
+                proctree.send(escaped, signal.SIGTERM)
+            else:
                 signal_group(proc.pgid, signal.SIGKILL)
                 self._kill_escapees(proc)
-                proc.kill_sent_at = moment
 
-    def _stop(self, proc: JobProcess, status: Status, reason: str) -> None:
-        """Begin the escalation: SIGTERM to the group now, SIGKILL after the grace.
-
-        A grace of 0 means SIGKILL at once (spec: scheduling): right after the
-        SIGTERM, not on a later turn of the loop.
-        """
-        if proc.stopping is not None:
-            return
-        proc.stopping = status
-        proc.stop_reason = reason
-        # Found before any signal: once the shell dies, its children are orphans. One
-        # look serves every stop of this turn (a cancel stops all running jobs at once).
-        if self._table is None or proc.pgid not in self._table:
-            self._table = proctree.snapshot()
-        escaped = self._escapees(proc, self._table, logs=True)
-        self._watchdog.stopping(proc.token)
-        signal_group(proc.pgid, signal.SIGTERM)
-        proctree.send(escaped, signal.SIGTERM)
-        moment = monotonic()
-        proc.kill_at = moment + self._settings.kill_grace
-        if self._settings.kill_grace <= 0:
-            signal_group(proc.pgid, signal.SIGKILL)
-            self._kill_escapees(proc)
-            proc.kill_sent_at = moment
-
-    def _reap(self) -> None:
-        for proc in list(self._procs.values()):
-            if proc.exit_code is None:
-                code = proc.popen.poll()
-                if code is None:
-                    continue
-                proc.exit_code = code
+    def _reap(self, exited: Sequence[JobProcess]) -> None:
+        """Reap the shells that exited; end every job that is over."""
+        for proc in exited:
+            code = None if proc.stop.exited else proc.child.reap()
+            if code is not None:
+                proc.stop.shell_exited(code)
                 self._unwatch(proc)
-            if proc.stopping is not None and (group_alive(proc.pgid) or self._escapees_left(proc)):
-                waited = proc.kill_sent_at is not None
-                if not waited or monotonic() - proc.kill_sent_at < DRAIN_LIMIT:
-                    continue
-            self._finish(proc)
+        moment = monotonic()
+        for proc in list(self._procs.values()):
+            if not proc.stop.exited:
+                continue
+            leftovers = proc.stop.stopping and (group_alive(proc.pgid) or self._escapees_left(proc))
+            if proc.stop.over(moment, leftovers=leftovers):
+                self._finish(proc)
 
     # -- starting and ending jobs -------------------------------------------
 
@@ -345,62 +347,78 @@ class Run:
 
     def _start(self, job: JobSpec) -> list[Action]:
         """Start `job`; if it cannot start, record it failed and return what follows."""
-        cwd = self._cwd / job.cwd if job.cwd else self._cwd
-        shown_cwd = job.cwd or str(self._cwd)  # a start failure names the cwd (spec: records)
-        problem = None
         try:
-            log_path = self._dir.prepare(job.name) / "output.log"
-        except OSError as error:
-            self._store_failed(error)
-            problem = f"cannot start: cannot create its log: {error.strerror}"
-        if problem is None and not cwd.is_dir():
-            missing = "is not a directory" if cwd.exists() else "does not exist"
-            problem = f"cannot start: cwd '{shown_cwd}' {missing}"
-        if problem is None:
-            started_at, started_mono = now()
-            first_tick = proctree.boot_ticks()
-            try:
-                popen = spawn(job.run, cwd=cwd, env={**self._env, **job.env}, log_path=log_path)
-            except OSError as error:
-                # The child's chdir failed (the cwd went away since the check), or exec did.
-                where = f"cwd '{shown_cwd}': " if str(error.filename) == str(cwd) else ""
-                problem = f"cannot start: {where}{error.strerror or error}"
-        if problem is not None:
-            self._save(self._record(job, Status.FAILED, reason=problem), "ended")
+            child, started_at, started_mono, first_tick = self._spawn(job)
+        except CannotStart as error:
+            self._save(self._record(job, Status.FAILED, reason=f"cannot start: {error}"), "ended")
             return self._scheduler.job_ended(job.name, Status.FAILED)
         # Counted from the job's own start: the very stamp its record carries.
-        deadline = None if job.timeout is None else started_mono / 1e9 + job.timeout
-        proc = JobProcess(job.name, popen, deadline, started_at, started_mono)
-        job_dir = dir_name(job.name)
-        proc.log = os.path.join(self._real_dir, job_dir, LOG)
-        proc.token = Watchdog.token(popen.pid, first_tick)
+        stop = JobStop(
+            started=started_mono / 1e9, timeout=job.timeout, grace=self._settings.kill_grace
+        )
+        proc = JobProcess(job.name, child, stop, started_at, started_mono)
+        pid = child.pid
+        proc.log = os.path.join(self._real_dir, dir_name(job.name), LOG)
+        proc.token = Watchdog.token(pid, first_tick)
         self._watchdog.started(proc.token)
-        self._shells[popen.pid] = job.name
+        self._shells[pid] = job.name
         self._windows[job.name] = (first_tick, None)
         for name in self._unbounded:  # they had ended: nothing of theirs is newer than this
-            self._pid_bounds[name] = (self._pid_bounds[name][0], popen.pid)
+            self._pid_bounds[name] = (self._pid_bounds[name][0], pid)
         self._unbounded.clear()
-        self._pid_bounds[job.name] = (popen.pid, None)
+        self._pid_bounds[job.name] = (pid, None)
         self._watch(proc)
         self._procs[job.name] = proc
         self._save(self._record(job, Status.RUNNING, proc=proc), "started")
         return []
 
+    def _spawn(self, job: JobSpec) -> tuple[Child, str, int, int]:
+        """Spawn the job's shell: it, the start stamps and the boot tick just before.
+
+        Raises CannotStart with the reason for its record (spec: start.failure).
+        """
+        try:
+            log_path = os.path.join(self._recorder.job_dir(job.name), LOG)
+        except OSError as error:
+            self._store_failed(error)
+            raise CannotStart(f"cannot create its log: {error.strerror}") from error
+        where = self._where(job)
+        env = {**self._env, **job.env} if job.env else self._env
+        started_at, started_mono = now()
+        first_tick = proctree.boot_ticks()
+        try:
+            child = spawn(job.run, cwd=where, env=env, log_path=log_path)
+        except OSError as error:
+            # The child's chdir failed (the cwd went away since the check), or exec did.
+            named = where is not None and error.filename == where
+            text = f"cwd '{job.cwd}': {error.strerror}" if named else str(error.strerror or error)
+            raise CannotStart(text) from error
+        return child, started_at, started_mono, first_tick
+
+    def _where(self, job: JobSpec) -> str | None:
+        """Where `job` runs: None for this process's cwd, else its directory.
+
+        Raises CannotStart when that is not a directory, naming the cwd as
+        the hooks file wrote it (spec: start.failure).
+        """
+        target = os.path.normpath(os.path.join(self._real_cwd, job.cwd or ""))
+        with contextlib.suppress(OSError):  # getcwd fails once the directory is gone
+            if target == os.getcwd():
+                return None
+        if os.path.isdir(target):
+            return target
+        missing = "is not a directory" if os.path.exists(target) else "does not exist"
+        raise CannotStart(f"cwd '{job.cwd or self._cwd}' {missing}")
+
     def _finish(self, proc: JobProcess) -> None:
         finished_at, finished_mono = now()
         del self._procs[proc.name]
         self._ended(proc)
-        code = proc.exit_code
-        if proc.stopping is not None:
-            status, reason = proc.stopping, proc.stop_reason
-        elif code == 0:
-            status, reason = Status.COMPLETED, None
-        else:
-            status, reason = Status.FAILED, describe_exit(code) if code is not None else None
+        status, reason = proc.stop.outcome()
         job = self._jobs[proc.name]
         record = self._record(job, status, proc=proc, reason=reason)
         record.finished_at, record.finished_mono_ns = finished_at, finished_mono
-        record.exit_code = code
+        record.exit_code = proc.stop.exit_code
         self._save(record, "ended")
         self._carry_out(self._scheduler.job_ended(proc.name, status))
 
@@ -428,18 +446,19 @@ class Run:
             background=job.background,
             started_at=proc.started_at if proc else None,
             started_mono_ns=proc.started_mono_ns if proc else None,
-            pid=proc.popen.pid if proc else None,
+            pid=proc.pid if proc else None,
             reason="; ".join(reasons) or None,
         )
 
     def _save(self, record: Record, kind: Literal["started", "ended"]) -> None:
-        """Queue a record: it is written once the jobs it unblocks have started."""
+        """Hand a record to the writer thread (coordinator/recorder.py)."""
         self._records[record.name] = record
         self._recorder.submit(record, kind)
 
-    def _dispatch(self) -> None:
-        """Write the queued records, then run their event callbacks."""
-        for record, kind in self._recorder.flush():
+    def _dispatch(self, written: Sequence[tuple[Record, Kind]] | None = None) -> None:
+        """Hand the writer this turn's records; run the callbacks of those written so far."""
+        self._recorder.kick()
+        for record, kind in self._recorder.written() if written is None else written:
             if self._on_event is not None:
                 self._on_event(JobEvent(kind, record))
         if self._recorder.error is not None:
@@ -455,15 +474,19 @@ class Run:
 
     def _watch(self, proc: JobProcess) -> None:
         """Wake the loop when `proc` exits: a pidfd where Linux has one, else a thread."""
-        if hasattr(os, "pidfd_open"):
-            proc.watch_fd = os.pidfd_open(proc.popen.pid)
-            self._selector.register(proc.watch_fd, selectors.EVENT_READ)
-        else:
-            waiter = threading.Thread(target=self._wait_then_wake, args=(proc,), daemon=True)
-            waiter.start()
+        if self._pidfds:
+            try:
+                proc.watch_fd = os.pidfd_open(proc.pid)
+            except OSError:  # a kernel older than 5.3: every exit is looked for each turn
+                self._pidfds = False
+            else:
+                self._selector.register(proc.watch_fd, selectors.EVENT_READ, proc)
+                return
+        waiter = threading.Thread(target=self._wait_then_wake, args=(proc.pid,), daemon=True)
+        waiter.start()
 
-    def _wait_then_wake(self, proc: JobProcess) -> None:
-        proc.popen.wait()
+    def _wait_then_wake(self, pid: int) -> None:
+        wait_exited(pid)
         self._wake()
 
     def _unwatch(self, proc: JobProcess) -> None:
@@ -478,7 +501,10 @@ class Run:
         for proc in list(self._procs.values()):
             signal_group(proc.pgid, signal.SIGKILL)
             self._kill_escapees(proc)
-            proc.popen.wait()
+            if not proc.stop.exited:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+                    proc.stop.shell_exited(proc.child.reap())
             self._unwatch(proc)
             give_up = monotonic() + DRAIN_LIMIT
             while group_alive(proc.pgid) and monotonic() < give_up:  # stamp once it is gone
@@ -487,20 +513,19 @@ class Run:
             self._ended(proc)
             record = self._record(self._jobs[proc.name], Status.CANCELLED, proc=proc, reason=reason)
             record.finished_at, record.finished_mono_ns = now()
-            record.exit_code = proc.popen.returncode
+            record.exit_code = proc.stop.exit_code
             self._records[proc.name] = record
             self._recorder.submit(record, "ended")
         for name in self._scheduler.pending():
             record = self._record(self._jobs[name], Status.CANCELLED, reason=reason)
             self._records[name] = record
             self._recorder.submit(record, "ended")
-        self._recorder.flush()  # on the way out: write, but call no more callbacks
 
     # -- what a job left outside its process group ------------------------------
 
     def _ended(self, proc: JobProcess) -> None:
         """The job is over: its time window closes (and the watchdog lets go of a stop)."""
-        if proc.stopping is not None:
+        if proc.stop.stopping:
             self._watchdog.stopped(proc.token)
         first, _ = self._windows[proc.name]
         self._windows[proc.name] = (first, proctree.boot_ticks())
@@ -578,5 +603,6 @@ class Run:
         if any(proctree.same(pid, start) for pid, start in proc.escaped.items()):
             return True
         found = self._escapees(proc, proctree.snapshot(), logs=False)
-        proctree.send(found, signal.SIGKILL if proc.kill_sent_at is not None else signal.SIGTERM)
+        killing = proc.stop.killed_at is not None
+        proctree.send(found, signal.SIGKILL if killing else signal.SIGTERM)
         return bool(found)

@@ -13,58 +13,146 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coordinator import proctree
-from coordinator.model import Status
+from coordinator.stopping import JobStop
 
-_PROC = Path("/proc")
+if TYPE_CHECKING:
+    import subprocess
+
+_PROC = "/proc"
+_SHELL = "/bin/sh"
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
 @dataclass
 class JobProcess:
-    """A started job and where it is in its stop escalation."""
+    """A started job: its shell, its stop escalation, what it left outside its group."""
 
     name: str
-    popen: subprocess.Popen[bytes]
-    deadline: float | None  # monotonic seconds at which it times out
+    child: Child
+    stop: JobStop
     started_at: str
     started_mono_ns: int
-    stopping: Status | None = None  # TIMED_OUT or CANCELLED once a stop began
-    stop_reason: str | None = None
-    kill_at: float | None = None  # monotonic seconds at which SIGKILL follows SIGTERM
-    kill_sent_at: float | None = None
-    exit_code: int | None = None  # set once the shell has been reaped
     watch_fd: int | None = field(default=None, repr=False)
     log: str = ""  # the real path of its output.log, as /proc shows it
     token: str = ""  # what the watchdog knows it by
     escaped: dict[int, int] = field(default_factory=dict)  # left its group: pid -> start tick
 
     @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    @property
     def pgid(self) -> int:
-        return self.popen.pid
+        return self.child.pid
 
 
-def spawn(command: str, *, cwd: Path, env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
-    """Start `sh -c command` in its own session, stdin closed, output to `log_path`.
+@dataclass
+class Child:
+    """A job's shell, reaped by the run loop (`reap`), however it was started.
 
-    Raises OSError when the process cannot be started (for example `cwd` is
-    missing); the caller records the job `failed` with no exit code.
+    `popen` is set when `subprocess` started it: the object is kept until the
+    shell is reaped, or subprocess's own clean-up of dropped Popen objects
+    could reap it first and take its exit status.
     """
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            ["/bin/sh", "-c", command],
+
+    pid: int
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def reap(self) -> int | None:
+        """The exit code if the shell has exited (reaping it), else None.
+
+        Negative for a signal, as subprocess reports it: -9 is killed by SIGKILL.
+        """
+        done, status = os.waitpid(self.pid, os.WNOHANG)
+        if done == 0:
+            return None
+        code = os.waitstatus_to_exitcode(status)
+        if self.popen is not None:
+            self.popen.returncode = code
+            self.popen = None
+        return code
+
+
+def spawn(command: str, *, cwd: str | None, env: Mapping[str, str], log_path: str) -> Child:
+    """Start `sh -c command` in its own session, stdin /dev/null, output to `log_path`.
+
+    `cwd` None runs it in the coordinator's current directory, with
+    `os.posix_spawn` (a vfork in glibc): cheaper than `subprocess.Popen`.
+    posix_spawn cannot change directory, so a job with a `cwd` of its own is
+    started by `subprocess`, whose chdir error names the directory when it
+    went away after the engine checked it. Raises OSError when the process
+    cannot be started; the caller records the job `failed`.
+    """
+    argv = [_SHELL, "-c", command]
+    if cwd is None:
+        pid = start_shell(argv, env=env, stdin=os.devnull, stdout=log_path, stderr_to_stdout=True)
+        return Child(pid)
+    import subprocess  # only for jobs with a cwd: it costs milliseconds to import
+
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            env=dict(env),
+            env=env,
             start_new_session=True,
-            close_fds=True,
         )
+    return Child(popen.pid, popen)
+
+
+def start_shell(
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    stdin: str | int,
+    stdout: str,
+    stderr_to_stdout: bool,
+) -> int:
+    """posix_spawn `/bin/sh` with `argv` in a new session; stdin a path or an fd to dup.
+
+    Only fds 0-2 reach the child: every fd Python opens is close-on-exec, and
+    `seal_inherited_fds` makes the ones this process inherited so too.
+    """
+    actions: list[tuple] = [
+        (os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0)
+        if isinstance(stdin, str)
+        else (os.POSIX_SPAWN_DUP2, stdin, 0),
+        (os.POSIX_SPAWN_OPEN, 1, stdout, _LOG_FLAGS, 0o666),
+        (os.POSIX_SPAWN_DUP2, 1, 2)
+        if stderr_to_stdout
+        else (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+    ]
+    return os.posix_spawn(_SHELL, argv, env, file_actions=actions, setsid=True)
+
+
+def seal_inherited_fds() -> None:
+    """Make every fd above 2 close-on-exec, so no job inherits one this process got.
+
+    `subprocess` closes them in each child (close_fds); posix_spawn cannot,
+    so it is done once per run here instead. Python's own fds already are.
+    """
+    try:
+        fds = [int(name) for name in os.listdir(f"{_PROC}/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):  # the listing's own fd is gone by now
+                if os.get_inheritable(fd):
+                    os.set_inheritable(fd, False)
+
+
+def wait_exited(pid: int) -> None:
+    """Block until child `pid` has exited, without reaping it (the loop reaps)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -86,21 +174,13 @@ def group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    if not _PROC.is_dir():
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
         return True
-    return any(_live_member(name, pgid) for name in os.listdir(_PROC) if name.isdigit())
+    return any(_live_member(name, pgid) for name in names if name.isdigit())
 
 
 def _live_member(name: str, pgid: int) -> bool:
     proc = proctree.read(int(name))
     return proc is not None and proc.pgid == pgid and proc.live
-
-
-def describe_exit(code: int) -> str:
-    """`exited with code 3`, or `killed by SIGKILL` for a negative code."""
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"

@@ -35,10 +35,6 @@ import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import subprocess
 
 if __package__:
     from coordinator import proctree
@@ -67,30 +63,29 @@ class Watchdog:
     """The coordinator's end of the watchdog of one run (see the module doc)."""
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
         self._fd: int | None = None
         self._backlog = bytearray()
 
     @property
     def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
+        return self._pid
 
     def start(self, run_dir: str) -> None:
         """Start the loop for the run in `run_dir` (a real path, as /proc shows paths).
 
         If it cannot be started the run goes on without it.
         """
-        import subprocess  # here: the script run after the coordinator died does without it
+        from coordinator.runner import start_shell  # the script run after a death does without
 
         read_end, write_end = os.pipe()  # both close-on-exec
         try:
-            self._process = subprocess.Popen(
+            self._pid = start_shell(
                 ["/bin/sh", "-c", LOOP, sys.executable or "python3", SCRIPT, run_dir],
+                env=os.environ,
                 stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
+                stdout=os.devnull,
+                stderr_to_stdout=True,
             )
         except OSError:
             os.close(write_end)
@@ -129,11 +124,12 @@ class Watchdog:
 
     def stop(self) -> None:
         """The run is over and has stopped its jobs itself: end the loop, and reap it."""
-        if self._process is not None:
+        if self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                self._process.send_signal(signal.SIGKILL)
-            self._process.wait()
-            self._process = None
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            self._pid = None
         self._close()
 
     def _close(self) -> None:

@@ -11,7 +11,6 @@ both build their validation on it; every problem is an `InputError`.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -126,6 +125,8 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """A ` (did you mean 'x'?)` suffix when `word` is close to one of `choices`, else ''."""
     if not isinstance(word, str):
         return ""
+    import difflib  # only for a message: not on the path of a valid file
+
     matches = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {quote(matches[0])}?)" if matches else ""
 

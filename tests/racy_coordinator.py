@@ -31,7 +31,8 @@ from typing import Any
 
 from coordinator import InputError, JobSpec, Record, SkipCause, Status, load_hooks_file, select_hook
 from coordinator.conditions import condition_reason
-from coordinator.runner import describe_exit, signal_group, spawn
+from coordinator.runner import signal_group
+from coordinator.stopping import describe_exit
 from coordinator.store import RunDir
 from coordinator.timefmt import now
 
@@ -49,6 +50,20 @@ class Running:
     deadline: float | None
     stopping: Status | None = None
     kill_at: float | None = None
+
+
+def _spawn(command: str, *, cwd: Path, env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
+    """`sh -c command` in its own session, output to `log_path`, as a coordinator must."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+        )
 
 
 class RacyRun:
@@ -98,10 +113,10 @@ class RacyRun:
             self._record(job, Status.SKIPPED, skip_cause=SkipCause.CONDITION, reason=reason)
             return None
         cwd = self.cwd / job.cwd if job.cwd else self.cwd
-        log = self.run_dir.prepare(job.name) / "output.log"
+        log = Path(self.run_dir.prepare(job.name)) / "output.log"
         started_at, started_mono = now()
         try:
-            popen = spawn(job.run, cwd=cwd, env={**self.env, **job.env}, log_path=log)
+            popen = _spawn(job.run, cwd=cwd, env={**self.env, **job.env}, log_path=log)
         except OSError as error:
             self._record(job, Status.FAILED, reason=f"cannot start in {cwd}: {error.strerror}")
             return None

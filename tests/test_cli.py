@@ -141,6 +141,7 @@ def test_empty_hook_runs_nothing_and_succeeds(tmp_path: Path) -> None:
     result = cli(tmp_path, *run_args())
     assert result.returncode == 0, result.stderr
     assert "0 job(s)" in result.stdout
+    assert not (tmp_path / "state").exists(), "an empty hook wrote to the state dir"
 
 
 INVALID_FILES = {

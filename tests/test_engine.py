@@ -193,6 +193,33 @@ def test_failed_need_wins_over_a_condition(runner: Runner) -> None:
 # -- timeouts, signals, cancel -------------------------------------------------------
 
 
+def test_without_pidfds_exits_are_still_seen_and_stops_still_drain(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kernel older than 5.3 has no pidfd_open: a thread per job waits for its exit
+    # (without reaping it) and the loop reaps every job it has not seen end yet.
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    jobs = [
+        job("a", "true"),
+        job("b", "exit 3", "a"),
+        job("t", "sh -c 'sleep 30' & sleep 30", timeout=0.3),
+        job("c", "true", "a"),
+    ]
+    result = runner.run(jobs, settings=Settings(kill_grace=0.2))
+    statuses = {name: record.status for name, record in result.records.items()}
+    assert statuses == {
+        "a": Status.COMPLETED,
+        "b": Status.FAILED,
+        "t": Status.TIMED_OUT,
+        "c": Status.COMPLETED,
+    }
+    assert result.records["b"].exit_code == 3
+    assert_groups_gone([result.records["t"].pid])
+
+
 def test_timeout_kills_the_whole_process_group(runner: Runner) -> None:
     jobs = [
         job("t", "sh -c 'sleep 1; echo x > late' & sleep 30", timeout=0.3),
@@ -429,18 +456,19 @@ def test_kill_grace_0_sends_sigkill_at_once(
         sent.append(sig)
         real_signal_group(pgid, sig)
 
-    real_stop = engine.Run._stop
-    after_stop: list[list[int]] = []
+    real_signal = engine.Run._signal
+    after_signals: list[list[int]] = []
 
-    def stop(self: Run, *args: object) -> None:
-        real_stop(self, *args)  # type: ignore[arg-type]
-        after_stop.append(list(sent))
+    def signal_spy(self: Run, proc: object, signals: list[str]) -> None:
+        real_signal(self, proc, signals)  # type: ignore[arg-type]
+        if signals:
+            after_signals.append(list(sent))
 
     monkeypatch.setattr(engine, "signal_group", spy)
-    monkeypatch.setattr(engine.Run, "_stop", stop)
+    monkeypatch.setattr(engine.Run, "_signal", signal_spy)
     result = runner.run([job("t", "sleep 30", timeout=0.2)], settings=Settings(kill_grace=0))
     assert result.records["t"].status is Status.TIMED_OUT
-    assert after_stop == [[signal.SIGTERM, signal.SIGKILL]]
+    assert after_signals == [[signal.SIGTERM, signal.SIGKILL]]
     assert_groups_gone([result.records["t"].pid])
 
 

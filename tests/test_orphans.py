@@ -329,16 +329,27 @@ def test_the_watchdog_kills_the_running_and_the_stopping_and_keeps_what_ended(
         found = read(int((tmp_path / name).read_text()))
         assert found is not None
         daemons[name] = Proc(found.pid, found.start)
-    watchdog_process = watchdog._process
-    assert watchdog_process is not None
+    watchdog_pid = watchdog.pid
+    assert watchdog_pid is not None
     watchdog._close()  # the write end closes, as when the coordinator dies
     assert shells["running"].wait(timeout=WATCHDOG_LIMIT) == -signal.SIGKILL
-    assert watchdog_process.wait(timeout=WATCHDOG_LIMIT) == 0
+    assert _exit_code(watchdog_pid, timeout=WATCHDOG_LIMIT) == 0
     assert not alive(daemons["stopping"]), "the rest of a job being stopped survived"
     assert alive(daemons["ended"]), "a daemon of a job that had ended was killed"
     assert shells["reused"].poll() is None, "a process that only got a job's pid was killed"
     shells["reused"].kill()
     shells["reused"].wait()
+
+
+def _exit_code(pid: int, *, timeout: float) -> int:
+    """Reap child `pid` (not a Popen: the watchdog is spawned bare) within `timeout`."""
+    give_up = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        assert time.monotonic() < give_up, f"process {pid} still running after {timeout} s"
+        time.sleep(0.01)
 
 
 # -- item 1: closing the terminal --------------------------------------------------------------

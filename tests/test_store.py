@@ -85,7 +85,7 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path: Path) -> None:
     first = record("a/b", Status.RUNNING)
     run_dir.write(first)
     run_dir.write(record("a/b"))
-    directory = run_dir.job_dir("a/b")
+    directory = Path(run_dir.prepare("a/b"))
     assert sorted(p.name for p in directory.iterdir()) == ["meta.json"]
     data = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     assert data["name"] == "a/b" and data["status"] == "completed"
@@ -104,7 +104,7 @@ def test_failed_write_keeps_the_old_record_and_no_temp_file(
     with pytest.raises(OSError, match="disk on fire"):
         run_dir.write(record("a"))
     monkeypatch.undo()
-    directory = run_dir.job_dir("a")
+    directory = Path(run_dir.prepare("a"))
     assert sorted(p.name for p in directory.iterdir()) == ["meta.json"]
     assert run_dir.read()["a"].status is Status.RUNNING
 

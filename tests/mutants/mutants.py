@@ -226,12 +226,11 @@ def _condition_beats_failed_need() -> None:
     @_wrap(scheduler.Scheduler, "_resolve")
     def _resolve(original, self, name, actions):
         job = self._jobs[name]
-        if name not in self._ended and self._unsatisfied(job.needs):
-            reason = self._condition(job)
-            if reason is not None:
-                self._end(name, Status.SKIPPED, SkipCause.CONDITION)
-                actions.append(scheduler.Skip(name, SkipCause.CONDITION, reason))
-        original(self, name, actions)  # an ended job: only the graph bookkeeping
+        if self._unsatisfied(job.needs) and (reason := self._condition(job)) is not None:
+            self._end(name, Status.SKIPPED, SkipCause.CONDITION)
+            actions.append(scheduler.Skip(name, SkipCause.CONDITION, reason))
+        else:
+            original(self, name, actions)
 
 
 @_mutant(
@@ -323,23 +322,20 @@ def _no_promotion() -> None:
 
     @_wrap(scheduler.Scheduler, "__init__")
     def __init__(original, self, jobs, **options):
-        original(self, jobs, **options)
         # Foreground jobs needing a background job, directly or not, cannot run before
-        # the background phase: they are deferred to it (needs are still waited for).
-        later: set[str] = set()
+        # the background phase: the scheduler's copies of them are deferred to it (needs
+        # are still waited for; the records, made from the engine's jobs, still say
+        # foreground).
+        later = {job.name for job in jobs if job.background}
         grew = True
         while grew:
             grew = False
             for job in jobs:
-                if job.background or job.name in later:
-                    continue
-                if any(self._jobs[n].background or n in later for n in job.needs):
+                if job.name not in later and later.intersection(job.needs):
                     later.add(job.name)
                     grew = True
-        if later:
-            first = [j for j in jobs if not j.background and j.name not in later]
-            second = [j for j in jobs if j.background or j.name in later]
-            self._phases = [phase for phase in (first, second) if phase]
+        jobs = [dataclasses.replace(j, background=True) if j.name in later else j for j in jobs]
+        original(self, jobs, **options)
 
 
 @_mutant(
@@ -378,8 +374,8 @@ def _background_early() -> None:
 
     @_wrap(scheduler.Scheduler, "__init__")
     def __init__(original, self, jobs, **options):
-        original(self, jobs, **options)
-        self._phases = [list(jobs)] if jobs else []  # one phase, needs still honoured
+        # One phase, needs still honoured; the records still say background.
+        original(self, [dataclasses.replace(j, background=False) for j in jobs], **options)
 
 
 # -- 4.2 strategies and limit ---------------------------------------------------------
@@ -417,34 +413,6 @@ def _wave_no_barrier() -> None:
         original(self, jobs, **options)
 
 
-class _GlobalLevelSorter:
-    """Stands in for a phase's TopologicalSorter under `wave` (see wave-global-levels).
-
-    Hands out the phase's jobs one level at a time, the next level once the
-    scheduler has marked the previous one done at its barrier.
-    """
-
-    def __init__(self, names: list[str], levels: dict[str, int]) -> None:
-        self._pending = {name: levels[name] for name in names}
-        self._out: set[str] = set()
-
-    def get_ready(self) -> tuple[str, ...]:
-        if self._out or not self._pending:
-            return ()
-        lowest = min(self._pending.values())
-        batch = tuple(n for n, level in self._pending.items() if level == lowest)
-        for name in batch:
-            del self._pending[name]
-        self._out.update(batch)
-        return batch
-
-    def done(self, *names: str) -> None:
-        self._out.difference_update(names)
-
-    def is_active(self) -> bool:
-        return bool(self._pending or self._out)
-
-
 @_mutant(
     "wave-global-levels",
     "wave.levels",
@@ -453,25 +421,27 @@ class _GlobalLevelSorter:
 )
 def _wave_global_levels() -> None:
     from coordinator import scheduler
-    from coordinator.model import Strategy
 
-    @_wrap(scheduler.Scheduler, "_next_phase")
-    def _next_phase(original, self):
-        moved = original(self)
-        if moved and self._strategy is Strategy.WAVE:
-            levels: dict[str, int] = {}
+    @_wrap(scheduler.Scheduler, "_wave_levels")
+    def _wave_levels(original, self):
+        levels: dict[str, int] = {}
 
-            def level(name: str) -> int:
-                if name not in levels:
-                    needs = self._jobs[name].needs
-                    levels[name] = 1 + max(map(level, needs)) if needs else 0
-                return levels[name]
+        def level(name: str) -> int:
+            if name not in levels:
+                needs = self._jobs[name].needs
+                levels[name] = 1 + max(map(level, needs)) if needs else 0
+            return levels[name]
 
-            names = [job.name for job in self._phases[self._phase_index]]
+        # Each phase's jobs, regrouped by their level over the whole hook; a level with
+        # none of them stays empty, and opens the next one at once.
+        phases = []
+        for phase in original(self):
+            names = sorted((name for group in phase for name in group), key=self._order.__getitem__)
+            grouped: list[list[str]] = [[] for _ in range(1 + max(map(level, names), default=-1))]
             for name in names:
-                level(name)
-            self._sorter = _GlobalLevelSorter(names, levels)
-        return moved
+                grouped[level(name)].append(name)
+            phases.append(grouped)
+        return phases
 
 
 @_mutant(
@@ -513,7 +483,7 @@ def _limit_ignores_grace() -> None:
     @_wrap(engine.Run, "_check_deadlines")
     def _check_deadlines(original, self):
         original(self)
-        stopping = {name for name, proc in self._procs.items() if proc.stopping is not None}
+        stopping = {name for name, proc in self._procs.items() if proc.stop.stopping}
         graced = self._scheduler.__dict__.setdefault("_mutant_graced", set())
         if stopping - graced:
             graced |= stopping
@@ -545,14 +515,13 @@ def _ties_reversed() -> None:
     "A job stopped at its timeout is recorded `failed` instead of `timed_out`.",
 )
 def _timeout_recorded_failed() -> None:
-    from coordinator import engine
+    from coordinator import stopping
     from coordinator.model import Status
 
-    @_wrap(engine.Run, "_finish")
-    def _finish(original, self, proc):
-        if proc.stopping is Status.TIMED_OUT:
-            proc.stopping = Status.FAILED
-        original(self, proc)
+    @_wrap(stopping.JobStop, "outcome")
+    def outcome(original, self):
+        status, reason = original(self)
+        return (Status.FAILED if status is Status.TIMED_OUT else status), reason
 
 
 @_mutant(
@@ -592,7 +561,7 @@ def _timeout_from_run_start() -> None:
         actions = original(self, job)
         proc = self._procs.get(job.name)
         if proc is not None and job.timeout is not None:
-            proc.deadline = self._mutant_run_start + job.timeout
+            proc.stop.deadline = self._mutant_run_start + job.timeout
         return actions
 
 
@@ -602,17 +571,11 @@ def _timeout_from_run_start() -> None:
     "A stop sends SIGKILL right after SIGTERM instead of after `kill_grace`.",
 )
 def _kill_without_grace() -> None:
-    from coordinator import engine
+    from coordinator import stopping
 
-    clock = _engine_clock()
-
-    @_wrap(engine.Run, "_stop")
-    def _stop(original, self, proc, status, reason):
-        first = proc.stopping is None
-        original(self, proc, status, reason)
-        if first:
-            engine.signal_group(proc.pgid, signal.SIGKILL)
-            proc.kill_sent_at = clock()
+    @_wrap(stopping.JobStop, "__init__")
+    def __init__(original, self, *, started, timeout, grace):
+        original(self, started=started, timeout=timeout, grace=0.0)
 
 
 @_mutant(
@@ -640,7 +603,7 @@ def _daemon_killed() -> None:
 
     @_wrap(engine.Run, "_finish")
     def _finish(original, self, proc):
-        if proc.stopping is None:
+        if not proc.stop.stopping:
             signal_group(proc.pgid, signal.SIGKILL)
         original(self, proc)
 
@@ -651,14 +614,13 @@ def _daemon_killed() -> None:
     "A running job stopped by a cancel is recorded `failed` instead of `cancelled`.",
 )
 def _cancel_running_recorded_failed() -> None:
-    from coordinator import engine
+    from coordinator import stopping
     from coordinator.model import Status
 
-    @_wrap(engine.Run, "_finish")
-    def _finish(original, self, proc):
-        if proc.stopping is Status.CANCELLED:
-            proc.stopping = Status.FAILED
-        original(self, proc)
+    @_wrap(stopping.JobStop, "outcome")
+    def outcome(original, self):
+        status, reason = original(self)
+        return (Status.FAILED if status is Status.CANCELLED else status), reason
 
 
 @_mutant(
@@ -1123,7 +1085,7 @@ def _non_atomic_write() -> None:
     @_wrap(store.RunDir, "write")
     def write(original, self, record):
         data = (json.dumps(record.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
-        path = self.prepare(record.name) / store.META
+        path = Path(self.prepare(record.name)) / store.META
         with path.open("wb") as out:
             out.write(data[: len(data) // 2])
             out.flush()
@@ -1323,9 +1285,9 @@ def _state_dir_env_ignored() -> None:
     "`jobs` leaves skipped jobs out of its listing.",
 )
 def _jobs_listing_drops_skipped() -> None:
-    from coordinator import cli
+    from coordinator import history
     from coordinator.model import Status
 
-    @_wrap(cli, "job_rows")
+    @_wrap(history, "job_rows")  # the CLI imports it when `jobs` runs
     def job_rows(original, *args, **kwargs):
         return [row for row in original(*args, **kwargs) if row.record.status is not Status.SKIPPED]
