@@ -3,20 +3,35 @@
 It is a pure state machine in the style of h11: it knows the graph, the policy
 and the concurrency limit, and is driven by events ("job X ended with status
 S"). It never starts a process, reads a clock or waits; the engine around it
-does the IO and reports back. That keeps every rule of the spec (scheduling) testable
-exhaustively, and lets `eager` and `wave` share one implementation.
+does the IO and reports back. That keeps every rule of the spec (scheduling)
+testable exhaustively, and lets `eager` and `wave` share one implementation.
 
-The DAG walk is `graphlib.TopologicalSorter`, one per phase (foreground, then
-background). Jobs must already be validated and promoted (`coordinator.graph`):
-graphlib would silently accept an unknown need as a new root.
+Every job is in one explicit state, blocked, ready, running or ended, and only
+ever moves forward. Under `eager` each job counts its needs that have not
+ended yet, and a job that ends, however it ends (ran, skipped, cancelled
+before it was ready), counts down its dependents. So a job is looked at
+exactly once, when its last need ends, and the failure of a need spreads at
+once, without waiting on unrelated jobs. A background job's needs in the
+foreground count the same way: they end during the foreground phase, so a
+failed one skips the job then, and a job whose needs all succeeded waits for
+its phase. Under `wave` the barrier decides instead: a level opens once every
+job of the level below has ended, and by then every need of its jobs has
+ended too. Either way an event costs the jobs it unblocks, never a walk over
+the whole graph. Ready jobs wait in a heap by file order, the spec's tie rule
+when the limit leaves more jobs ready than slots.
+
+Jobs must already be validated and promoted (`coordinator.graph`): a need
+naming no job fails here with a KeyError, and a cycle, or a foreground job
+needing a background one, would leave jobs blocked forever, so the run would
+never finish.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from graphlib import TopologicalSorter
 
 from coordinator.model import JobSpec, SkipCause, Status, Strategy
 
@@ -55,6 +70,21 @@ def _no_condition(job: JobSpec) -> str | None:
     return None
 
 
+class _State(enum.Enum):
+    """Where a job is; it moves down this list only, possibly jumping to ENDED."""
+
+    BLOCKED = "blocked"  # a need has not ended, or its phase (wave: level) has not begun
+    READY = "ready"  # may start: waits in the heap for a free slot
+    RUNNING = "running"
+    ENDED = "ended"  # ran, skipped or cancelled; how is in `Scheduler._ended`
+
+
+_FOREGROUND, _BACKGROUND = 0, 1  # the phases, in the order they run
+
+_Decide = Callable[[str, list[Action]], None]
+"""What to do with a job whose needs have all ended (`Scheduler._resolve` or `_decide_early`)."""
+
+
 class Scheduler:
     """Decides, event by event, what the engine should do next.
 
@@ -75,24 +105,35 @@ class Scheduler:
             raise ValueError("max_parallel must be >= 1")
         self._jobs = {job.name: job for job in jobs}
         self._order = {job.name: index for index, job in enumerate(jobs)}
-        self._dependents: dict[str, list[str]] = {job.name: [] for job in jobs}
-        for job in jobs:
-            for need in job.needs:
-                self._dependents[need].append(job.name)
         self._strategy = strategy
         self._limit = max_parallel
         self._condition = condition
-        foreground = [job for job in jobs if not job.background]
-        background = [job for job in jobs if job.background]
-        self._phases = [phase for phase in (foreground, background) if phase]
-        self._phase_index = -1
-        self._sorter: TopologicalSorter[str] = TopologicalSorter()
-        self._level: set[str] = set()  # wave: the current level, marked done at its barrier
-        self._level_open = 0  # wave: members of the current level not yet ended
-        self._waiting: list[tuple[int, str]] = []  # ready to start, a heap by file order
-        self._running: set[str] = set()
+        self._state = dict.fromkeys(self._jobs, _State.BLOCKED)
         self._ended: dict[str, tuple[Status, SkipCause | None]] = {}
-        self._fresh: list[str] = []  # ended since the last doomed-dependents check
+        self._running: set[str] = set()
+        # Ready jobs, a heap by file order. A ready job that is cancelled stays
+        # in it until popped, and is dropped then: removing it would cost a scan.
+        self._ready: list[tuple[int, str]] = []
+        self._phase_of = {job.name: _BACKGROUND if job.background else _FOREGROUND for job in jobs}
+        self._left = [0, 0]  # per phase: its jobs that have not ended
+        self._dependents: dict[str, list[str]] = {name: [] for name in self._jobs}
+        self._unended: dict[str, int] = {}  # per job: its needs not ended (eager counts down)
+        # Eager, per phase: jobs whose needs have all ended, not looked at yet.
+        self._due: list[list[str]] = [[], []]
+        self._parked: list[str] = []  # eager: background jobs whose needs all succeeded
+        for job in jobs:
+            needs = dict.fromkeys(job.needs)  # `needs: [a, a]` waits for `a` once
+            self._unended[job.name] = len(needs)
+            for need in needs:
+                self._dependents[need].append(job.name)
+            self._left[self._phase_of[job.name]] += 1
+            if not needs:
+                self._due[self._phase_of[job.name]].append(job.name)
+        self._phase = -1  # the phase that has begun last; -1 before start()
+        wave = strategy is Strategy.WAVE
+        self._levels = self._wave_levels() if wave else []  # wave, per phase: level by level
+        self._level = -1  # wave: the open level of the current phase
+        self._level_open = 0  # wave: jobs of the open level that are ready or running
         self._cancelled = False
         self._started = False
 
@@ -108,7 +149,8 @@ class Scheduler:
 
     def pending(self) -> list[str]:
         """Jobs that have neither started nor ended, in file order."""
-        return [n for n in self._jobs if n not in self._ended and n not in self._running]
+        waiting = (_State.BLOCKED, _State.READY)
+        return [name for name, state in self._state.items() if state in waiting]
 
     # -- events --------------------------------------------------------------
 
@@ -117,21 +159,20 @@ class Scheduler:
         if self._started:
             raise RuntimeError("start() called twice")
         self._started = True
+        self._next_phase()
         actions: list[Action] = []
         self._advance(actions)
         return actions
 
     def job_ended(self, name: str, status: Status) -> list[Action]:
         """A started job ended with `status`; returns what follows from it."""
-        if name not in self._running:
+        if self._state.get(name) is not _State.RUNNING:
             raise ValueError(f"job {name!r} is not running")
         if not status.terminal or status is Status.SKIPPED:
             raise ValueError(f"a started job cannot end as {status.value}")
         self._running.discard(name)
         self._end(name, status)
         actions: list[Action] = []
-        if self._strategy is Strategy.EAGER:
-            self._sorter.done(name)
         self._advance(actions)
         return actions
 
@@ -148,17 +189,11 @@ class Scheduler:
         if name is None:
             self._cancelled = True
         targets = self.pending() if name is None else [name]
-        queued = {n for _, n in self._waiting}
         actions: list[Action] = []
         for target in targets:
-            if target in self._ended or target in self._running:
-                continue
-            self._end(target, Status.CANCELLED)
-            actions.append(Cancel(target, "cancelled before it started"))
-            if target in queued and self._strategy is Strategy.EAGER:
-                self._sorter.done(target)  # graphlib passed it out; it has ended now
-        self._waiting = [(i, n) for i, n in self._waiting if n not in self._ended]
-        heapq.heapify(self._waiting)
+            if self._state[target] in (_State.BLOCKED, _State.READY):
+                self._end(target, Status.CANCELLED)
+                actions.append(Cancel(target, "cancelled before it started"))
         if self._started:
             self._advance(actions)
         return actions
@@ -166,89 +201,104 @@ class Scheduler:
     # -- the walk --------------------------------------------------------------
 
     def _advance(self, actions: list[Action]) -> None:
-        """Resolve everything that became ready, then fill free slots."""
+        """Settle what the last event unblocked, phase after phase, then fill free slots."""
         while True:
-            phase_over = self._phase_index == -1 or not self._sorter.is_active()
-            if phase_over and not self._next_phase():
+            if self._strategy is Strategy.WAVE:
+                self._open_levels(actions)
+            else:
+                self._release(self._phase, self._resolve, actions)
+            if not self._next_phase():
                 break
-            progressed = self._take_ready(actions)
-            if self._strategy is Strategy.WAVE and self._level_ended():
-                self._sorter.done(*self._level)
-                self._level = set()
-                progressed = True
-            if not progressed:
-                break
-        if self._strategy is Strategy.EAGER:
-            self._skip_doomed(actions)
-        else:
-            self._fresh.clear()
+        if self._strategy is Strategy.EAGER and self._phase == _FOREGROUND:
+            self._release(_BACKGROUND, self._decide_early, actions)
         self._fill_slots(actions)
 
     def _next_phase(self) -> bool:
-        """Move to the next phase once the current one has fully ended."""
-        if self._phase_index + 1 >= len(self._phases):
+        """Begin the next phase once the current one has fully ended (spec: phases)."""
+        if self._phase == _BACKGROUND or (self._phase == _FOREGROUND and self._left[_FOREGROUND]):
             return False
-        if self._running or self._waiting:
-            return False
-        self._phase_index += 1
-        phase = self._phases[self._phase_index]
-        names = {job.name for job in phase}
-        self._sorter = TopologicalSorter()
-        for job in phase:
-            self._sorter.add(job.name, *(n for n in job.needs if n in names))
-        self._sorter.prepare()
+        self._phase += 1
+        if self._phase == _BACKGROUND:
+            self._due[_BACKGROUND] += self._parked
+            self._parked = []
+        self._level, self._level_open = -1, 0
         return True
 
-    def _take_ready(self, actions: list[Action]) -> bool:
-        ready = sorted(self._sorter.get_ready(), key=self._order.__getitem__)
-        for name in ready:
-            self._resolve(name, actions)
-        if self._strategy is Strategy.WAVE:
-            self._level.update(ready)
-            self._level_open += sum(name not in self._ended for name in ready)
-        return bool(ready)
+    def _release(self, phase: int, decide: _Decide, actions: list[Action]) -> None:
+        """Eager: hand each due job of `phase` to `decide`, in rounds, each in file order.
+
+        A round is the jobs whose last need ended in the round before: a skip
+        spreads down the graph one generation at a time, the way the spec's
+        reasons read (`need 'b' skipped` after `need 'a' failed`).
+        """
+        while due := self._due[phase]:
+            self._due[phase] = []
+            for name in sorted(due, key=self._order.__getitem__):
+                if self._state[name] is _State.BLOCKED:  # not cancelled meanwhile
+                    decide(name, actions)
+
+    def _open_levels(self, actions: list[Action]) -> None:
+        """Wave: open the phase's next level each time the open one has fully ended.
+
+        A level's jobs are resolved together when it opens; the ones skipped
+        or cancelled by then hold it open no longer, so a level of skips opens
+        the next one at once.
+        """
+        levels = self._levels[self._phase]
+        while self._level_open == 0 and self._level + 1 < len(levels):
+            self._level += 1
+            members = levels[self._level]
+            for name in members:
+                if self._state[name] is _State.BLOCKED:  # not cancelled before
+                    self._resolve(name, actions)
+            self._level_open = sum(self._state[name] is _State.READY for name in members)
 
     def _resolve(self, name: str, actions: list[Action]) -> None:
-        """A job's needs have all ended: skip it, or queue it to start."""
-        if name not in self._ended:
-            job = self._jobs[name]
-            failed = self._unsatisfied(job.needs)
-            if failed:
-                self._end(name, Status.SKIPPED, SkipCause.NEEDS)
-                actions.append(Skip(name, SkipCause.NEEDS, "; ".join(failed)))
-            elif (reason := self._condition(job)) is not None:
-                self._end(name, Status.SKIPPED, SkipCause.CONDITION)
-                actions.append(Skip(name, SkipCause.CONDITION, reason))
-            else:
-                heapq.heappush(self._waiting, (self._order[name], name))
-                return
-        if self._strategy is Strategy.EAGER:
-            self._sorter.done(name)
+        """All needs of `name` have ended, its phase (wave: level) has begun: skip or ready it.
 
-    def _skip_doomed(self, actions: list[Action]) -> None:
-        """Eager: skip the jobs whose needs have all ended, one unsuccessfully.
-
-        graphlib reaches a job only once each of its needs is marked done, and
-        a job cancelled before it was ready cannot be marked done until graphlib
-        reaches it. Its dependents would then wait on unrelated jobs before
-        being skipped; checking the dependents of every job that ended settles
-        them at once.
+        Needs are decided before the job's own condition (spec: conditions),
+        and the condition is read only now, once.
         """
-        while self._fresh:
-            for dependent in self._dependents[self._fresh.pop()]:
-                needs = self._jobs[dependent].needs
-                if dependent in self._ended or not all(n in self._ended for n in needs):
-                    continue
-                failed = self._unsatisfied(needs)
-                if failed:
-                    self._end(dependent, Status.SKIPPED, SkipCause.NEEDS)
-                    actions.append(Skip(dependent, SkipCause.NEEDS, "; ".join(failed)))
+        job = self._jobs[name]
+        failed = self._unsatisfied(job.needs)
+        if failed:
+            self._skip(name, SkipCause.NEEDS, "; ".join(failed), actions)
+        elif (reason := self._condition(job)) is not None:
+            self._skip(name, SkipCause.CONDITION, reason, actions)
+        else:
+            self._state[name] = _State.READY
+            heapq.heappush(self._ready, (self._order[name], name))
+
+    def _decide_early(self, name: str, actions: list[Action]) -> None:
+        """Eager, in the foreground phase: the needs of background job `name` have all ended.
+
+        A failed one skips it now; otherwise it waits, with its condition
+        unread, for the background phase to begin.
+        """
+        failed = self._unsatisfied(self._jobs[name].needs)
+        if failed:
+            self._skip(name, SkipCause.NEEDS, "; ".join(failed), actions)
+        else:
+            self._parked.append(name)
+
+    def _skip(self, name: str, cause: SkipCause, reason: str, actions: list[Action]) -> None:
+        self._end(name, Status.SKIPPED, cause)
+        actions.append(Skip(name, cause, reason))
 
     def _end(self, name: str, status: Status, cause: SkipCause | None = None) -> None:
-        if self._strategy is Strategy.WAVE and name in self._level:
-            self._level_open -= 1
+        """Record how `name` ended, and tell what waits for it: its level or its dependents."""
+        was = self._state[name]
+        self._state[name] = _State.ENDED
         self._ended[name] = (status, cause)
-        self._fresh.append(name)
+        self._left[self._phase_of[name]] -= 1
+        if self._strategy is Strategy.WAVE:
+            if was is _State.READY or was is _State.RUNNING:
+                self._level_open -= 1  # only the open level's jobs are ever ready or running
+            return
+        for dependent in self._dependents[name]:
+            self._unended[dependent] -= 1
+            if not self._unended[dependent]:
+                self._due[self._phase_of[dependent]].append(dependent)
 
     def _unsatisfied(self, needs: Iterable[str]) -> list[str]:
         """`need 'x' STATUS` for each need that did not succeed (the spec (records)'s reason text).
@@ -264,13 +314,38 @@ class Scheduler:
             reasons.append(f"need '{need}' {status.value}")
         return reasons
 
-    def _level_ended(self) -> bool:
-        return bool(self._level) and self._level_open == 0
+    def _wave_levels(self) -> list[list[list[str]]]:
+        """Wave, per phase: its jobs by level (spec: wave.levels), each level in file order.
+
+        A job's level is one more than the highest level of its needs in the
+        same phase, 0 without any: a background job's foreground needs do not
+        count. Computed once, by Kahn's walk over the whole graph, so that a
+        job's needs all have their level before it gets its own.
+        """
+        waiting = dict(self._unended)  # per job: its needs not walked yet
+        level = dict.fromkeys(self._jobs, 0)
+        walk = [name for name, count in waiting.items() if not count]
+        while walk:
+            need = walk.pop()
+            for dependent in self._dependents[need]:
+                if self._phase_of[dependent] == self._phase_of[need]:
+                    level[dependent] = max(level[dependent], level[need] + 1)
+                waiting[dependent] -= 1
+                if not waiting[dependent]:
+                    walk.append(dependent)
+        levels: list[list[list[str]]] = [[], []]
+        for name, number in level.items():  # file order
+            phase = levels[self._phase_of[name]]
+            phase.extend([] for _ in range(number + 1 - len(phase)))
+            phase[number].append(name)
+        return levels
 
     def _fill_slots(self, actions: list[Action]) -> None:
         if self._cancelled:
             return
-        while self._waiting and (self._limit is None or len(self._running) < self._limit):
-            _, name = heapq.heappop(self._waiting)
-            self._running.add(name)
-            actions.append(Start(name))
+        while self._ready and (self._limit is None or len(self._running) < self._limit):
+            _, name = heapq.heappop(self._ready)
+            if self._state[name] is _State.READY:
+                self._state[name] = _State.RUNNING
+                self._running.add(name)
+                actions.append(Start(name))

@@ -617,3 +617,85 @@ def test_bad_max_parallel_and_unknown_cancel_target_raise() -> None:
         Scheduler([job("a")], max_parallel=0)
     with pytest.raises(KeyError):
         Scheduler([job("a")]).cancel("nope")
+
+
+def test_background_jobs_doomed_during_the_foreground_are_skipped_at_once_in_file_order() -> None:
+    # `a` still runs, so the foreground phase goes on; the background jobs whose
+    # needs have all ended are settled now, after the foreground skips, one
+    # generation at a time and each generation in file order.
+    jobs = [
+        job("a"),
+        job("f"),
+        job("g1", "f"),
+        job("g2", "f"),
+        job("b1", "g1", background=True),
+        job("b2", "g2", background=True),
+        job("c1", "b1", background=True),
+    ]
+    sched = Scheduler(jobs)
+    assert sched.start() == [Start("a"), Start("f")]
+    assert sched.job_ended("f", Status.FAILED) == [
+        Skip("g1", SkipCause.NEEDS, "need 'f' failed"),
+        Skip("g2", SkipCause.NEEDS, "need 'f' failed"),
+        Skip("b1", SkipCause.NEEDS, "need 'g1' skipped"),
+        Skip("b2", SkipCause.NEEDS, "need 'g2' skipped"),
+        Skip("c1", SkipCause.NEEDS, "need 'b1' skipped"),
+    ]
+    assert sched.job_ended("a", Status.COMPLETED) == []
+    assert sched.finished
+
+
+def test_background_condition_is_read_when_its_phase_begins() -> None:
+    # spec: condition.inherited-env, no earlier than the start of the background phase.
+    read: list[str] = []
+
+    def condition(spec: JobSpec) -> str | None:
+        read.append(spec.name)
+        return None
+
+    jobs = [job("a"), job("b"), job("bg", "a", background=True)]
+    sched = Scheduler(jobs, condition=condition)
+    assert sched.start() == [Start("a"), Start("b")]
+    assert sched.job_ended("a", Status.COMPLETED) == []
+    assert read == ["a", "b"]
+    assert sched.job_ended("b", Status.COMPLETED) == [Start("bg")]
+    assert read == ["a", "b", "bg"]
+
+
+def test_cancel_before_start_skips_the_dependents_at_start() -> None:
+    sched = Scheduler([job("p"), job("q", "p"), job("r")])
+    assert sched.cancel("p") == [Cancel("p", "cancelled before it started")]
+    assert sched.start() == [Skip("q", SkipCause.NEEDS, "need 'p' cancelled"), Start("r")]
+    assert sched.pending() == []
+
+
+def test_wave_a_member_cancelled_before_its_level_does_not_hold_the_level() -> None:
+    # Levels: a, e = 0; b, c = 1; d = 2. b is cancelled while blocked: level 1
+    # opens when level 0 has ended, with c alone, and level 2 once c has ended.
+    jobs = [job("a"), job("e"), job("b", "a"), job("c", "a"), job("d", "b", "c")]
+    sched = Scheduler(jobs, strategy=Strategy.WAVE)
+    assert sched.start() == [Start("a"), Start("e")]
+    assert sched.cancel("b") == [Cancel("b", "cancelled before it started")]
+    assert sched.job_ended("a", Status.COMPLETED) == []
+    assert sched.job_ended("e", Status.COMPLETED) == [Start("c")]
+    assert sched.job_ended("c", Status.COMPLETED) == [
+        Skip("d", SkipCause.NEEDS, "need 'b' cancelled")
+    ]
+    assert sched.finished
+
+
+def test_wave_a_level_of_skips_opens_the_next_one_at_once() -> None:
+    jobs = [job("a"), job("b", "a"), job("c", "b"), job("x"), job("y", "x")]
+    sched = Scheduler(
+        jobs,
+        strategy=Strategy.WAVE,
+        condition=lambda spec: "skip: true" if spec.name == "b" else None,
+    )
+    assert sched.start() == [Start("a"), Start("x")]
+    assert sched.job_ended("a", Status.COMPLETED) == []
+    # Level 1 (b, y): b is skipped by its condition, y starts; c (level 2) waits for y.
+    assert sched.job_ended("x", Status.COMPLETED) == [
+        Skip("b", SkipCause.CONDITION, "skip: true"),
+        Start("y"),
+    ]
+    assert sched.job_ended("y", Status.COMPLETED) == [Start("c")]
