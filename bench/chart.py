@@ -13,12 +13,21 @@ from xml.sax.saxutils import escape
 from bench.results import Results, rows
 
 WIDTH = 760
-LABEL_W = 110
-BAR_W = 520
+LABEL_W = 125
+BAR_W = 505
 ROW_H = 20
 TITLE_H = 24
 GAP = 14
-COLORS = {"eager": "#1f6fb4", "wave": "#8fbce0", "make": "#e07b1a", "task": "#2f9e44"}
+COLORS = {
+    "eager": "#1f6fb4",
+    "eager-tmpfs": "#4a90c8",
+    "wave": "#8fbce0",
+    "wave-tmpfs": "#b7d5ee",
+    "ninja": "#7b4fa0",
+    "make": "#e07b1a",
+    "task": "#2f9e44",
+    "python": "#888888",
+}
 
 
 def _text(

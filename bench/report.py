@@ -1,17 +1,23 @@
 """Turn results into the markdown report (docs/benchmarks.md) and a JSON dump.
 
-The targets come from issue 5; they are evaluated and shown, never asserted:
-a benchmark reports, CI does not fail on a slow machine.
+This module writes the whole of docs/benchmarks.md, method text included, so
+the text cannot drift from what the code does: change it here, then rerun.
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from bench.goals import FLAT_TOLERANCE, goals, goals_table
 from bench.results import Results, rows
+from bench.shapes import BIG_JOBS
+from bench.suite import DEFAULT_BIG_REPEAT, DEFAULT_TIMEOUT_S
 
+# Peer key -> ratio column header, in the table's order.
+RATIO_COLUMNS = {"ninja": "× ninja", "make": "× make", "task": "× go-task", "python": "× python"}
 COLUMNS = (
     "shape",
     "tool",
@@ -19,12 +25,12 @@ COLUMNS = (
     "median s",
     "min s",
     "max s",
-    "× make",
-    "× go-task",
+    *RATIO_COLUMNS.values(),
     "wall / CP",
     "span / CP",
     "start lat. p50 ms",
     "p99 ms",
+    "per job ms",
     "peak RSS MB",
 )
 
@@ -49,12 +55,12 @@ def table(results: Results) -> str:
             _num(row.median_s),
             _num(row.min_s),
             _num(row.max_s),
-            _ratio(row.vs_make),
-            _ratio(row.vs_task),
+            *(_ratio(row.ratios.get(peer)) for peer in RATIO_COLUMNS),
             _num(row.wall_per_cp, 2),
             _num(row.span_per_cp, 2),
             _num(row.latency_p50_ms),
             _num(row.latency_p99_ms),
+            _num(row.per_job_ms),
             _num(row.peak_rss_mb, 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -77,94 +83,6 @@ def core_table(results: Results) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class Target:
-    """One target of issue 5: what it asks, what was measured, and whether it was met."""
-
-    text: str
-    measured: str
-    met: bool | None  # None: not measured (tool skipped or run failed)
-
-
-# (target text, shape, our strategy, Row field, upper limit, unit), from issue 5.
-LIMITS = (
-    ("chain: eager <= 1.5x make", "chain", "eager", "vs_make", 1.5, "x"),
-    ("chain: eager <= 0.75x go-task", "chain", "eager", "vs_task", 0.75, "x"),
-    ("independent: eager <= 1.5x make", "independent", "eager", "vs_make", 1.5, "x"),
-    (
-        "unbalanced: eager makespan <= 1.05x critical path",
-        "unbalanced",
-        "eager",
-        "span_per_cp",
-        1.05,
-        "x",
-    ),
-    (
-        "chain: dependent-start latency p50 <= 0.3 ms",
-        "chain",
-        "eager",
-        "latency_p50_ms",
-        0.3,
-        " ms",
-    ),
-    ("chain: dependent-start latency p99 <= 2 ms", "chain", "eager", "latency_p99_ms", 2.0, " ms"),
-    ("random-dag: peak RSS <= 100 MB", "random-dag", "eager", "peak_rss_mb", 100.0, " MB"),
-)
-CORE_LIMIT_S = 0.5
-
-
-def _measured(value: float | None, unit: str) -> str:
-    return "not measured" if value is None else f"{value:.3f}{unit}"
-
-
-def targets(results: Results) -> list[Target]:
-    """Evaluate issue 5's targets against a full-size run."""
-    by_key = {(row.shape, row.tool): row for row in rows(results)}
-    found = []
-    for text, shape, tool, field, limit, unit in LIMITS:
-        row = by_key.get((shape, tool))
-        value = None if row is None else getattr(row, field)
-        found.append(
-            Target(text, _measured(value, unit), None if value is None else value <= limit)
-        )
-
-    unbalanced = next((s for s in results.shapes if s.name == "unbalanced"), None)
-    wave = by_key.get(("unbalanced", "wave"))
-    if unbalanced is not None and wave is not None and wave.span_per_cp is not None:
-        span = wave.span_per_cp * unbalanced.critical_path
-        beside = Target("unbalanced: wave makespan, beside (near 2.0 s)", f"{span:.3f} s", None)
-        found.insert(4, beside)  # right after the eager makespan
-
-    dag = by_key.get(("random-dag", "eager"))
-    found.append(
-        Target(
-            "random-dag (10k jobs): completes",
-            "not run" if dag is None else f"{dag.runs} ok, {dag.errors} failed",
-            None if dag is None else dag.runs > 0 and dag.errors == 0,
-        )
-    )
-    core = [c for c in results.core if c.shape == "random-dag" and c.strategy == "eager"]
-    median = statistics.median(core[0].seconds) if core else None
-    found.append(
-        Target(
-            f"random-dag: scheduling core alone <= {CORE_LIMIT_S} s",
-            _measured(median, " s"),
-            None if median is None else median <= CORE_LIMIT_S,
-        )
-    )
-    return found
-
-
-def targets_table(results: Results) -> str:
-    if results.quick:
-        return "Quick smoke run: the shapes are shrunk, so the targets are not evaluated."
-    lines = ["| target | measured | met |", "|---|---|---|"]
-    words = {True: "yes", False: "**no**", None: "–"}
-    for target in targets(results):
-        lines.append(f"| {target.text} | {target.measured} | {words[target.met]} |")
-    return "\n".join(lines)
-
-
 def _load_warning(results: Results) -> list[str]:
     """A caution when other work was on the machine as the run began: ratios are then rough.
 
@@ -182,48 +100,137 @@ def _load_warning(results: Results) -> list[str]:
     ]
 
 
+def _disk_warning(results: Results) -> list[str]:
+    fstype = results.machine.get("state_disk_fstype", "")
+    if fstype not in ("tmpfs", "ramfs"):
+        return []
+    return ["", f"Caution: the local-disk state dirs were on {fstype}, so no row measured a disk."]
+
+
+def _install_warning(results: Results) -> list[str]:
+    if "site-packages" in Path(results.machine.get("ours_from", "site-packages")).parts:
+        return []
+    return ["", "Caution: ours imported the coordinator from the checkout, not an installed copy."]
+
+
+def _iterations(results: Results) -> str:
+    text = f"{results.repeat} interleaved iteration(s) per shape and tool"
+    big = [s.name for s in results.shapes if s.big]
+    if big and results.big_repeat < results.repeat:
+        text += (
+            f"; {results.big_repeat} for the shapes of {BIG_JOBS} jobs or more ({', '.join(big)})"
+        )
+    return text
+
+
+COLUMNS_TEXT = (
+    "Columns: wall time of the whole command (median, min, max over the runs); `× ninja`, "
+    "`× make`, `× go-task` and `× python` (the `python -c pass` peer, on the empty hook) "
+    "are the median of per-iteration ratios (each run divided by the peer's run of the same "
+    "iteration); `wall / CP` is the median wall time over the critical path (sum of sleeps "
+    "on the longest path; shown only where it is not zero); `span / CP` is ours only: first "
+    "job start to last job end from the recorded monotonic fields, over the critical path, "
+    "so it excludes interpreter start-up; start latency is ours only: for each job with "
+    "needs, `started_mono_ns` minus the latest `finished_mono_ns` of its needs, pooled over "
+    "all runs, shown for shapes without `max_parallel` (where a ready job would also wait "
+    "for a free slot); for wave it includes the wait for the level barrier; `per job ms` is "
+    "ours only, on the shapes of `true` jobs: the median over iterations of (wall − the "
+    "median wall of our empty-hook runs of the same iteration) / jobs; peak RSS is the "
+    "largest over the runs of the largest peak resident set of any single process in the "
+    "tool's tree (the tool itself here), in MB (10^6 bytes), measured by {rss_method}. "
+    "`ours … tmpfs` rows are the same runs with the state dir on tmpfs instead of the local "
+    "disk."
+)
+
+REPRODUCE = """\
+```sh
+make bench   # builds .venv and .bench-venv, installs the bench extra, writes this file
+.venv/bin/python -m bench --quick   # smoke run (seconds), prints the tables
+.venv/bin/python -m bench --only chain,dag-2000,empty --repeat 9   # prints, writes no report
+```
+
+`python -m bench` builds `.bench-venv` when it is missing or its sources
+changed, and pip-installs the bench extra into the venv it runs from when
+ninja or go-task is missing; `--no-install` forbids both. `--ours-python PY`
+runs ours with another interpreter, `--workdir DIR` moves the local-disk work
+dir, `--keep` keeps it and the tmpfs dir, `--timeout S` bounds each run and
+`--big-repeat N` sets the iterations of the big shapes."""
+
+METHOD = (
+    "- Ours runs as `.bench-venv/bin/python -m coordinator run …`: a regular (not editable) "
+    "`pip install` of a copy of the sources into its own venv, byte-compiled with "
+    "`compileall`, rebuilt when the digest of pyproject.toml, README.md, coordinator/ and "
+    "harness/ changes; no PYTHONPATH or pycache prefix reaches it. The machine section "
+    "says where it imported the coordinator from. Our wall time includes the interpreter's "
+    "start-up and imports. The benchmark's own code runs from `.venv`.",
+    "- Each shape's inputs (hooks YAML, Makefile of .PHONY targets, Taskfile with `deps` and "
+    "`run: once`, build.ninja with one `build` per job, needs as order-only `||` deps and a "
+    "phony `default` target over every job) are generated once from the same graph into a "
+    "work dir on the local disk (`.bench-work/` in the repository by default, not the system "
+    "temp dir); every tool runs with its shape's dir as cwd and output to a log file.",
+    "- Our state dir is on that local disk for the `ours eager` / `ours wave` rows, and on "
+    "tmpfs (`/dev/shm`, when /proc/mounts says it is a tmpfs) for the `… tmpfs` rows: two "
+    "runs per shape and iteration. The goals are about the local disk.",
+    "- Iterations are interleaved: each iteration runs every shape with every tool, in an "
+    f"order rotated per iteration. The shapes of {BIG_JOBS} jobs or more run in the first "
+    f"`--big-repeat` iterations only (default {DEFAULT_BIG_REPEAT}). One untimed warm-up "
+    "run per tool comes first.",
+    "- ninja and make get `-j N` with N = max_parallel (or the job count when unbounded); "
+    "go-task gets `--concurrency N` when the shape has a limit. ninja's `.ninja_log` and "
+    "`.ninja_deps` are removed before every run, so every run does the same work.",
+    "- How the peers run a job: ninja runs each command with `/bin/sh -c`, as we do, and "
+    "records only a line per command in `.ninja_log`, which makes it the floor; make "
+    "executes a simple command such as `true` or `sleep 1` directly, without a shell; "
+    "go-task interprets it with its built-in shell (`true` costs it no process at all). "
+    "Our coordinator runs every job with `sh -c` "
+    "in its own process group and writes meta.json twice per job (spec: records).",
+    "- The empty hook (no job) is ours against `python -c pass` run by the same interpreter: "
+    "what our start-up, imports and file loading cost over the bare interpreter's start.",
+    f"- Cost per job is flat when dag-10000's is at most {FLAT_TOLERANCE}x dag-200's (same "
+    "generator, same max_parallel); dag-2000's is shown between them.",
+    f"- Each run has a timeout (`--timeout`, default {DEFAULT_TIMEOUT_S:g} s); a run that "
+    "exceeds it is killed with its process group and counted as a failed sample, not "
+    "waited for.",
+)
+
+
 def markdown(results: Results, *, chart: str | None) -> str:
     """The whole report; `chart` is the SVG's path relative to the report, if one was written."""
     machine = results.machine
     shapes = "\n".join(
         f"- **{s.name}**: {s.title}; {len(s.jobs)} jobs, {s.edges} edges"
         + (f", critical path {s.critical_path:.2f} s" if s.critical_path > 0 else "")
-        + ("" if s.peers else " (ours only)")
         for s in results.shapes
     )
     skipped = "\n".join(f"- {line}" for line in results.skipped) or "- none"
     versions = "\n".join(
-        f"- {key}: {value}" for key, value in machine.items() if key in ("make", "task")
+        f"- {key.removesuffix('_version')}: {value}"
+        for key, value in machine.items()
+        if key.endswith("_version")
     )
     parts = [
         "# Benchmarks",
         "",
         "Generated by `python -m bench"
         + (" --quick" if results.quick else "")
-        + f"` ({results.repeat} interleaved iteration(s) per shape and tool). "
-        "Do not edit by hand: rerun the benchmark.",
+        + f"` ({_iterations(results)}). Do not edit by hand: rerun the benchmark.",
         "",
         "## Shapes",
         "",
         shapes,
         "",
+        "## Goals",
+        "",
+        "Same run, same machine, ours eager with its state on the local disk; rows marked "
+        "(shown) are beside the goals, for comparison.",
+        "",
+        goals_table(results),
+        "",
         "## Results",
         "",
         table(results),
         "",
-        "Columns: wall time of the whole command (median, min, max over the runs); "
-        "`× make` and `× go-task` are the median of per-iteration ratios (each run "
-        "divided by the peer's run of the same iteration); `wall / CP` is the median "
-        "wall time over the critical path (sum of sleeps on the longest path; shown "
-        "only where it is not zero); `span / CP` is ours only: first job start to last "
-        "job end from the recorded monotonic fields, over the critical path, so it "
-        "excludes interpreter start-up; start latency is ours only: for each job with "
-        "needs, `started_mono_ns` minus the latest `finished_mono_ns` of its needs, "
-        "pooled over all runs, shown for shapes without `max_parallel` (where a ready "
-        "job would also wait for a free slot); for wave it includes the wait for the "
-        "level barrier; peak RSS is the largest over the runs of "
-        "the largest peak resident set of any single process in the tool's tree (the "
-        f"tool itself here), in MB (10^6 bytes), measured by {machine['rss_method']}.",
+        COLUMNS_TEXT.format(rss_method=machine["rss_method"]),
         "",
         "## Scheduling core alone",
         "",
@@ -231,10 +238,6 @@ def markdown(results: Results, *, chart: str | None) -> str:
         "running jobs (no process, no file): construction plus every `job_ended` call.",
         "",
         core_table(results),
-        "",
-        "## Targets (issue 5)",
-        "",
-        targets_table(results),
         "",
     ]
     if chart:
@@ -247,8 +250,13 @@ def markdown(results: Results, *, chart: str | None) -> str:
         f"- {machine['python']} on {machine['os']}",
         f"- load average (1, 5, 15 min) before: {machine['load_before']}, "
         f"after: {machine.get('load_after', '?')}",
+        f"- ours imported the coordinator from {machine['ours_from']}",
+        f"- state dirs on the local disk: under {machine['state_disk']}",
+        f"- state dirs on tmpfs: under {machine['state_tmpfs']}",
         versions,
         *_load_warning(results),
+        *_disk_warning(results),
+        *_install_warning(results),
         "",
         "Skipped tools:",
         "",
@@ -256,41 +264,24 @@ def markdown(results: Results, *, chart: str | None) -> str:
         "",
         "## How to reproduce",
         "",
-        "```sh",
-        "make .venv/.installed",
-        ".venv/bin/pip install -e '.[bench]'   # go-task (go-task-bin); make is a system tool",
-        ".venv/bin/python -m bench --out docs/benchmarks.md   # writes docs/bench-chart.svg too",
-        ".venv/bin/python -m bench --quick                    # smoke run, prints the table",
-        ".venv/bin/python -m bench --only chain,unbalanced --repeat 9",
-        "```",
+        REPRODUCE,
         "",
         "## Notes on the method",
         "",
-        "- Each shape's inputs (hooks YAML, Makefile of .PHONY targets, Taskfile with "
-        "`deps` and `run: once`) are generated once from the same graph into a temp dir; "
-        "every tool runs with that dir as cwd and output to a log file.",
-        "- Iterations are interleaved: each iteration runs every shape with every tool, "
-        "in an order rotated per iteration. One untimed warm-up run per tool comes first.",
-        "- make gets `-j N` with N = max_parallel (or the job count when unbounded); "
-        "go-task gets `--concurrency N` when the shape has a limit.",
-        "- The peers run a job differently from us: make executes a simple command such "
-        "as `true` or `sleep 1` directly, without a shell, and go-task interprets it with "
-        "its built-in shell (`true` costs it no process at all), while our coordinator "
-        "runs every job with `sh -c` in its own process group and writes meta.json "
-        "twice per job (spec: records).",
-        "- Our wall time includes the Python interpreter's start-up and imports; ours "
-        "runs with a bytecode cache (in the temp dir), as an installed package would.",
+        *METHOD,
         "",
     ]
     return "\n".join(parts)
 
 
 def to_json(results: Results) -> dict[str, Any]:
-    """Raw figures for machines (and the smoke test): rows, core timings, targets, machine."""
+    """Raw figures for machines (and the smoke test): rows, core timings, goals, machine."""
     return {
         "quick": results.quick,
         "repeat": results.repeat,
+        "big_repeat": results.big_repeat,
         "machine": results.machine,
+        "tools": [tool.key for tool in results.tools],
         "skipped": results.skipped,
         "shapes": [
             {
@@ -298,11 +289,12 @@ def to_json(results: Results) -> dict[str, Any]:
                 "title": s.title,
                 "jobs": len(s.jobs),
                 "critical_path_s": s.critical_path,
+                "peers": list(s.peers),
             }
             for s in results.shapes
         ],
         "rows": [asdict(row) for row in rows(results)],
         "core": [asdict(timing) for timing in results.core],
         "core_note": results.core_note,
-        "targets": [] if results.quick else [asdict(t) for t in targets(results)],
+        "goals": [] if results.quick else [asdict(goal) for goal in goals(results)],
     }

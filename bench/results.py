@@ -36,6 +36,7 @@ class Results:
     tools: list[Tool]
     skipped: list[str]
     repeat: int
+    big_repeat: int  # iterations of the big shapes (Shape.big)
     quick: bool
     machine: dict[str, str]
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
@@ -43,7 +44,8 @@ class Results:
     core_note: str | None = None
 
     def tools_for(self, shape: Shape) -> list[Tool]:
-        return [tool for tool in self.tools if shape.peers or tool.ours]
+        """Ours on every shape; a peer on the shapes that name it."""
+        return [tool for tool in self.tools if tool.ours or tool.key in shape.peers]
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,12 @@ class Row:
     median_s: float | None
     min_s: float | None
     max_s: float | None
-    vs_make: float | None
-    vs_task: float | None
+    ratios: dict[str, float | None]  # peer key -> paired ratio (see paired_ratio)
     wall_per_cp: float | None
     span_per_cp: float | None
     latency_p50_ms: float | None
     latency_p99_ms: float | None
+    per_job_ms: float | None  # ours on all-`true` shapes: see per_job_ms
     peak_rss_mb: float | None
     first_error: str | None
 
@@ -90,14 +92,46 @@ def paired_ratio(mine: Sequence[Sample], theirs: Sequence[Sample]) -> float | No
     return statistics.median(ratios) if ratios else None
 
 
+def empty_baseline(results: Results) -> dict[int, float]:
+    """Per iteration, the median wall time of our runs of the empty hook (all variants).
+
+    It is what a run costs before its first job (start-up, loading the file,
+    exit), so subtracting it from a run of the same iteration leaves the jobs'
+    share; the median over our variants (strategies, state dirs, which do no
+    work for zero jobs) steadies it.
+    """
+    walls: dict[int, list[float]] = {}
+    for shape in results.shapes:
+        if shape.jobs:
+            continue
+        for tool in results.tools:
+            if tool.ours:
+                for s in results.samples.get((shape.name, tool.key), []):
+                    if s.error is None:
+                        walls.setdefault(s.iteration, []).append(s.wall_s)
+    return {iteration: statistics.median(values) for iteration, values in walls.items()}
+
+
+def per_job_ms(samples: Sequence[Sample], baseline: Mapping[int, float], jobs: int) -> float | None:
+    """Median over iterations of (wall - that iteration's empty-hook wall) / jobs, in ms."""
+    costs = [
+        (s.wall_s - baseline[s.iteration]) / jobs * 1e3
+        for s in samples
+        if s.error is None and s.iteration in baseline
+    ]
+    return statistics.median(costs) if costs and jobs else None
+
+
 def rows(results: Results) -> list[Row]:
     """The table's rows, shape by shape in report order, tools in discovery order."""
+    baseline = empty_baseline(results)
     table = []
     for shape in results.shapes:
         cells: Mapping[str, list[Sample]] = {
             tool.key: results.samples.get((shape.name, tool.key), [])
             for tool in results.tools_for(shape)
         }
+        peers = [tool.key for tool in results.tools_for(shape) if not tool.ours]
         cp = shape.critical_path
         for tool in results.tools_for(shape):
             samples = cells[tool.key]
@@ -110,6 +144,7 @@ def rows(results: Results) -> list[Row]:
                 [] if shape.max_parallel else [ns / 1e6 for s in good for ns in s.latencies_ns]
             )
             median = statistics.median(walls) if walls else None
+            per_job = shape.all_true and tool.ours
             table.append(
                 Row(
                     shape=shape.name,
@@ -120,12 +155,12 @@ def rows(results: Results) -> list[Row]:
                     median_s=median,
                     min_s=min(walls, default=None),
                     max_s=max(walls, default=None),
-                    vs_make=paired_ratio(samples, cells["make"]) if "make" in cells else None,
-                    vs_task=paired_ratio(samples, cells["task"]) if "task" in cells else None,
+                    ratios={peer: paired_ratio(samples, cells[peer]) for peer in peers},
                     wall_per_cp=median / cp if median is not None and cp > 0 else None,
                     span_per_cp=statistics.median(spans) / cp if spans and cp > 0 else None,
                     latency_p50_ms=percentile(latencies, 50) if latencies else None,
                     latency_p99_ms=percentile(latencies, 99) if latencies else None,
+                    per_job_ms=per_job_ms(samples, baseline, len(shape.jobs)) if per_job else None,
                     peak_rss_mb=max(s.max_rss_kb for s in good) * 1024 / 1e6 if good else None,
                     first_error=next((s.error for s in samples if s.error), None),
                 )

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 HOOK = "bench"
 DAG_SEED = 20260502
-SHAPE_NAMES = ("chain", "independent", "unbalanced", "tax-analyzer", "random-dag")
+# Peer keys (bench.tools): build tools run a graph; the bare interpreter start is
+# the floor of the empty hook, whose run is nothing but our own start-up.
+BUILD_PEERS = ("ninja", "make", "task")
+START_PEERS = ("python",)
+# Shapes of this many jobs or more run fewer iterations (--big-repeat): a run takes seconds.
+BIG_JOBS = 2000
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,8 @@ class Shape:
     """One benchmark graph.
 
     `durations` is each job's sleep in seconds (0 means the job is `true`).
-    `peers` is False for shapes only our coordinator runs (the peers' graph
-    handling, not their job running, would dominate, and they take minutes).
+    `peers` are the keys of the other tools that run it beside ours: the
+    build tools for a graph, the bare interpreter for the empty hook.
     """
 
     name: str
@@ -42,7 +47,7 @@ class Shape:
     jobs: tuple[Job, ...]
     durations: Mapping[str, float]
     max_parallel: int | None = None
-    peers: bool = True
+    peers: tuple[str, ...] = BUILD_PEERS
 
     @property
     def critical_path(self) -> float:
@@ -52,6 +57,16 @@ class Shape:
     @property
     def edges(self) -> int:
         return sum(len(job.needs) for job in self.jobs)
+
+    @property
+    def big(self) -> bool:
+        """Slow enough per run that it gets --big-repeat iterations instead of --repeat."""
+        return len(self.jobs) >= BIG_JOBS
+
+    @property
+    def all_true(self) -> bool:
+        """Every job is `true`: the wall time is all overhead, so a cost per job means something."""
+        return bool(self.jobs) and self.critical_path == 0
 
 
 def command(seconds: float) -> str:
@@ -74,7 +89,7 @@ def _make(
     spec: Sequence[tuple[str, float, Sequence[str], bool]],
     *,
     max_parallel: int | None = None,
-    peers: bool = True,
+    peers: tuple[str, ...] = BUILD_PEERS,
 ) -> Shape:
     jobs = tuple(
         Job(name=job, run=command(seconds), needs=tuple(needs), background=background)
@@ -131,7 +146,9 @@ def random_dag(n: int, max_parallel: int, *, seed: int = DAG_SEED, max_needs: in
     """A reproducible random DAG: each job needs up to `max_needs` uniformly chosen earlier jobs.
 
     Uniform choice over all earlier jobs keeps the graph shallow and wide
-    (depth grows like log n), so `max_parallel` is what bounds the run.
+    (depth grows like log n), so `max_parallel` is what bounds the run. The
+    name carries the size: the same generator at several sizes shows how the
+    cost per job scales.
     """
     rng = random.Random(seed)
     width = len(str(n - 1))
@@ -141,7 +158,13 @@ def random_dag(n: int, max_parallel: int, *, seed: int = DAG_SEED, max_needs: in
         picks = sorted(rng.sample(range(i), min(i, rng.randint(0, max_needs))))
         spec.append((name, 0.0, [names[p] for p in picks], False))
     title = f"random DAG of {n} `true` jobs, max_parallel {max_parallel}"
-    return _make("random-dag", title, spec, max_parallel=max_parallel, peers=False)
+    return _make(f"dag-{n}", title, spec, max_parallel=max_parallel)
+
+
+def empty() -> Shape:
+    """A hook with no job: what remains is start-up, loading the file and exiting."""
+    title = "empty hook (no job), beside `python -c pass` with the same interpreter"
+    return _make("empty", title, [], peers=START_PEERS)
 
 
 def all_shapes(*, quick: bool = False) -> list[Shape]:
@@ -152,12 +175,14 @@ def all_shapes(*, quick: bool = False) -> list[Shape]:
             independent(10, 4),
             unbalanced(0.1),
             tax_analyzer(0.1),
-            random_dag(100, 16),
+            *(random_dag(n, 16) for n in (20, 50, 100)),
+            empty(),
         ]
     return [
         chain(200),
         independent(200, 8),
         unbalanced(),
         tax_analyzer(),
-        random_dag(10_000, 16),
+        *(random_dag(n, 16) for n in (200, 2000, 10_000)),
+        empty(),
     ]
