@@ -118,7 +118,9 @@ class Run:
         self.invocation = invocation or os.urandom(8).hex()
         self.worktree = worktree or self._cwd.resolve().name or "root"
         self._dir = RunDir.at(Path(state_dir), self.invocation, self.worktree)
-        self._env: Mapping[str, str] = os.environ if env is None else env
+        # A plain copy, taken once: spawning with os.environ itself would decode and
+        # encode every variable again for each job.
+        self._env: dict[str, str] = dict(os.environ if env is None else env)
         self._settings = settings = settings or Settings()
         self._real_cwd = ""  # the real path of `cwd`, found at run(): jobs run relative to it
         self._on_event = on_event
