@@ -81,7 +81,6 @@ class Recorder:
             self._closing = True
             self._ready.notify()
         self._thread.join()
-        self._dir.discard_spares()
         return self.written()
 
     def _work(self) -> None:

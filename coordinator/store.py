@@ -10,9 +10,7 @@ a power cut, and an fsync per record would dominate dependent-start latency.
 The temp file has a fixed name (`.meta.json.tmp`): one coordinator writes a
 run, one record at a time, so no two writes share it, and a fixed name costs
 no random name and leaves at most one stale file after a crash, which the
-next write replaces. Where it can, a write reuses the file of a record that
-an earlier write replaced (`.spare-N.tmp` in the run dir; see `_keep`).
-Readers look only for `*/meta.json`. The JSON is written
+next write replaces. Readers look only for `meta.json`. The JSON is written
 one field per line by the C encoder: `indent=` would use the pure-Python one,
 several times slower, and every record is written on the run loop's thread.
 """
@@ -36,7 +34,6 @@ META = "meta.json"
 LOG = "output.log"
 TMP = ".meta.json.tmp"  # the one temp file of a job dir: see the module doc
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-_REUSE = os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 # Beside the job dirs of a run. `@` is in no name `dir_name` makes, so no job dir can
 # take this name; readers of records look only for */meta.json and never see it.
@@ -75,10 +72,6 @@ class RunDir:
         self.path = path
         self._root = str(path)
         self._made: dict[str, str] = {}  # job name -> its dir, known to exist: one mkdir each
-        self._written: set[str] = set()  # jobs with a meta.json written by this RunDir
-        self._spares: list[str] = []  # replaced records' files, to write the next records in
-        self._spare_count = 0
-        self._recycle = True
 
     @classmethod
     def at(cls, state_dir: Path, invocation: str, worktree: str) -> RunDir:
@@ -109,63 +102,18 @@ class RunDir:
         only once all of it is written, so the earlier record stays whole.
         """
         directory = self.prepare(record.name)
-        meta = os.path.join(directory, META)
-        tmp, fd = self._temp_file(directory)
-        kept = None
+        tmp = os.path.join(directory, TMP)
+        fd = os.open(tmp, _CREATE, 0o666)
         try:
             try:
                 _write_all(fd, encode_record(record.to_json()))
             finally:
                 os.close(fd)
-            if record.name in self._written:
-                kept = self._keep(meta)
-            os.replace(tmp, meta)
+            os.replace(tmp, os.path.join(directory, META))
         except BaseException:
-            for path in filter(None, (tmp, kept)):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            raise
-        self._written.add(record.name)
-        if kept is not None:
-            self._spares.append(kept)
-
-    def _temp_file(self, directory: str) -> tuple[str, int]:
-        """A spare file to write the next record into, else a new temp file in `directory`."""
-        while self._spares:
-            spare = self._spares.pop()
-            try:
-                return spare, os.open(spare, _REUSE)
-            except OSError:
-                continue
-        tmp = os.path.join(directory, TMP)
-        return tmp, os.open(tmp, _CREATE, 0o666)
-
-    def _keep(self, meta: str) -> str | None:
-        """Hard-link the record about to be replaced to a spare name, so its file is reused.
-
-        Creating a file is the dearest call of a record write on a slow disk
-        (an inode allocation: 0.6-0.8 ms of kernel CPU on the benchmark
-        machine, against 0.02 ms for a link); a job's `running` record,
-        once replaced by its end, becomes the temp file of a later write.
-        So a job costs three file creations (directory, log, one record),
-        not four. A file system without hard links just creates, as before.
-        """
-        if not self._recycle:
-            return None
-        self._spare_count += 1
-        spare = os.path.join(self._root, f".spare-{self._spare_count}.tmp")
-        try:
-            os.link(meta, spare)
-        except OSError:
-            self._recycle = False
-            return None
-        return spare
-
-    def discard_spares(self) -> None:
-        """Remove the spare files left at the end of the run (best effort)."""
-        while self._spares:
             with contextlib.suppress(OSError):
-                os.unlink(self._spares.pop())
+                os.unlink(tmp)
+            raise
 
     def claim(self) -> int:
         """Write the run's owner file and lock it; the lock lasts while the fd is open.

@@ -91,40 +91,6 @@ def test_write_is_atomic_and_leaves_no_temp_file(tmp_path: Path) -> None:
     assert data["name"] == "a/b" and data["status"] == "completed"
 
 
-def test_a_replaced_record_file_is_reused_and_no_spare_outlives_the_run(tmp_path: Path) -> None:
-    # A job's `running` record, once replaced by its end, is the file of a later
-    # write: three file creations per job instead of four on a slow disk.
-    run_dir = RunDir(tmp_path / "run")
-    run_dir.write(record("a", Status.RUNNING))
-    first = (Path(run_dir.prepare("a")) / "meta.json").stat().st_ino
-    run_dir.write(record("a"))
-    run_dir.write(record("b", Status.RUNNING))
-    assert (Path(run_dir.prepare("b")) / "meta.json").stat().st_ino == first
-    data = json.loads((Path(run_dir.prepare("b")) / "meta.json").read_text(encoding="utf-8"))
-    assert data["name"] == "b" and data["status"] == "running"
-    run_dir.write(record("b"))  # leaves b's running record as a spare
-    assert list((tmp_path / "run").glob(".spare-*")) != []
-    run_dir.discard_spares()
-    leftovers = [p.name for p in (tmp_path / "run").rglob("*") if p.name != "meta.json"]
-    assert sorted(leftovers) == ["a", "b"]
-    assert read_records(tmp_path / "run")["a"].status is Status.COMPLETED
-
-
-def test_without_hard_links_every_write_creates_its_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_links(src: str, dst: str) -> None:
-        raise OSError(1, "Operation not permitted")
-
-    monkeypatch.setattr(os, "link", no_links)
-    run_dir = RunDir(tmp_path / "run")
-    for name in "ab":
-        run_dir.write(record(name, Status.RUNNING))
-        run_dir.write(record(name))
-    assert {r.status for r in read_records(tmp_path / "run").values()} == {Status.COMPLETED}
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["a", "b"]
-
-
 def test_failed_write_keeps_the_old_record_and_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
