@@ -222,7 +222,8 @@ def markdown(results: Results, *, chart: str | None) -> str:
         "## Goals",
         "",
         "Same run, same machine, ours eager with its state on the local disk; rows marked "
-        "(shown) are beside the goals, for comparison.",
+        "(shown) are beside the goals, for comparison. Why a goal is not met, what was "
+        "tried and what it measured: [performance.md](performance.md).",
         "",
         goals_table(results),
         "",
