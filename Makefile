@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml
 scenarios: $(STAMP)
 	$(BIN)/pytest scenarios/ -n auto
 
+# The scenario suite runs twice: in-process (inside the pytest run) and through our
+# CLI as any coordinator would be driven, which is the path real runs take (posix_spawn).
+OURS_CLI := $(abspath $(BIN))/python -m coordinator run {hooks_file} --hook {hook} \
+	--state-dir {state_dir} --invocation {invocation} --worktree {worktree}
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n auto
+	$(BIN)/pytest scenarios/ -n auto -q --coordinator-cmd "$(OURS_CLI)"
 
 # A commented skeleton that validates and runs: make new-scenario NAME=topic/name
 new-scenario: $(STAMP)

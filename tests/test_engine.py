@@ -733,6 +733,28 @@ def test_a_cwd_that_vanishes_just_before_the_spawn_is_named(
     assert "cwd 'sub'" in (record.reason or ""), record.reason
 
 
+def test_a_job_inherits_no_fd_beyond_its_three_streams(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # posix_spawn closes nothing in the child: a fd this process inherited (here one
+    # made inheritable on purpose) must still not reach a job, with or without a cwd.
+    # Run from the run's cwd, as the CLI is, so that jobs without `cwd` are posix_spawned.
+    monkeypatch.chdir(runner.cwd)
+    (runner.cwd / "sub").mkdir()
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    try:
+        probe = f"if test -e /proc/$$/fd/{write_end}; then echo leaked; else echo sealed; fi > "
+        jobs = [job("here", probe + "here.txt"), job("there", probe + "there.txt", cwd="sub")]
+        result = runner.run(jobs)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert all(r.status is Status.COMPLETED for r in result.records.values())
+    assert (runner.cwd / "here.txt").read_text() == "sealed\n"
+    assert (runner.cwd / "sub" / "there.txt").read_text() == "sealed\n"
+
+
 def test_job_env_is_added_to_the_inherited_env_and_cwd_is_relative(runner: Runner) -> None:
     (runner.cwd / "sub" / "dir").mkdir(parents=True)
     env = env_with(INHERITED="from-parent", OVERRIDDEN="parent")
