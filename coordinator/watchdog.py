@@ -20,13 +20,14 @@ first, then killed, within a second (~0.2 s on the 2-core CI machine). A
 job whose shell had exited had ended (spec: the job ends when its shell
 exits), so whatever it left behind on purpose, a daemon, is not touched
 (`stop.daemon-kept`); that is why a normal end needs no line. When a run
-ends normally the coordinator SIGKILLs the loop instead. If Python cannot
-be started, the loop kills the process groups of the shells still alive.
+ends normally the coordinator SIGKILLs the loop's process group (the `sh`
+and the `cat` that reads the pipe for it) instead. If Python cannot be
+started, the loop kills the process groups of the shells still alive.
 
-The loop is `sh` so that a run pays about a millisecond for its watchdog,
+The loop is `sh` so that a run pays a millisecond or two for its watchdog,
 not the 30 ms a Python start costs on a small machine, and each job one
-line of 15 bytes or so (dash reads a pipe a byte at a time); Python starts
-only when there is work to do. docs/performance.md has the figures.
+line of 15 bytes or so; Python starts only when there is work to do.
+docs/performance.md has the figures.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ else:  # run as a script by the loop: the standard library and the file beside t
     import proctree  # type: ignore[no-redef]
 
 # $0: the Python to run, $1: this file, $2: the run directory. Lines are `+`, `!` or `-`
-# and digits and a colon, so `$live` splits cleanly into them.
+# and digits and a colon, so `$live` splits cleanly into them. `cat` reads the pipe in
+# big chunks: dash's `read` takes a byte per syscall, and appending each line to a
+# variable grows with the square of their number (1 s of CPU for 10,000 lines).
 LOOP = r"""
 set -f
-live=
-while IFS= read -r line; do live="$live $line"; done
+live=$(cat)
 test -n "$live" || exit 0
 "$0" -I -S "$1" "$2" $live && exit 0
 for line in $live; do
@@ -126,9 +128,14 @@ class Watchdog:
         """The run is over and has stopped its jobs itself: end the loop, and reap it."""
         if self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
+                os.killpg(self._pid, signal.SIGKILL)  # the loop and its `cat`
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self._pid, 0)
+            # A subreaper adopts the `cat` as the loop dies (before the loop can be
+            # reaped): reap it too, or it stays a zombie child of the coordinator.
+            with contextlib.suppress(ChildProcessError):
+                while True:
+                    os.waitpid(-self._pid, 0)
             self._pid = None
         self._close()
 
