@@ -220,6 +220,27 @@ def test_without_pidfds_exits_are_still_seen_and_stops_still_drain(
     assert_groups_gone([result.records["t"].pid])
 
 
+def test_a_stop_ends_when_the_group_dies_after_its_shell(runner: Runner) -> None:
+    # The shell dies of the SIGTERM; a process of its group ignores it and lives on
+    # until the SIGKILL. No pidfd watches that process: the loop must look again on
+    # its own (the drain poll) or it would sleep forever once the SIGKILL is sent.
+    jobs = [job("t", "(trap '' TERM; sleep 30) & sleep 30", timeout=0.3)]
+    run = runner.prepare(jobs, settings=Settings(kill_grace=0.3))
+    results = []
+    thread = threading.Thread(target=lambda: results.append(run.run()))
+    thread.start()
+    thread.join(timeout=20)
+    if thread.is_alive():  # a hang is a failure here, not a stuck test session
+        run.cancel()
+        thread.join()
+        pytest.fail("the run did not end after its job's group died")
+    t = results[0].records["t"]
+    assert t.status is Status.TIMED_OUT
+    assert t.finished_mono_ns is not None and t.started_mono_ns is not None
+    assert (t.finished_mono_ns - t.started_mono_ns) / 1e9 >= 0.6  # waited for the KILL
+    assert_groups_gone([t.pid])
+
+
 def test_timeout_kills_the_whole_process_group(runner: Runner) -> None:
     jobs = [
         job("t", "sh -c 'sleep 1; echo x > late' & sleep 30", timeout=0.3),
