@@ -68,6 +68,7 @@ class IgnoreTerm:
 class Grandchild:
     after: float
     path: str
+    ignore_term: bool = False  # lives on after SIGTERM, until SIGKILL
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ def parse_action(item: Any) -> Action:
     if kind in ("stdout", "stderr"):
         return Print(str(value), kind)
     if kind == "grandchild":
-        return Grandchild(float(value["after"]), _marker(value["write"]))
+        ignore = value.get("ignore_term", False) is True  # the schema allows only a boolean
+        return Grandchild(float(value["after"]), _marker(value["write"]), ignore)
     if kind == "env":
         return ShowEnv(str(value))
     raise ValueError(f"unknown fake action {kind!r}")
@@ -220,9 +222,12 @@ def _grandchild(action: Grandchild, *, up: str, witness: str) -> str:
     witness names it as soon as the job has passed this action; a line the
     grandchild wrote itself could come after the job ended, or never if it
     was killed first. Its stdio goes to /dev/null so it cannot hold the job's
-    output open.
+    output open. With `ignore_term` it outlives a SIGTERM that ends the job's
+    shell: only the SIGKILL after `kill_grace` ends the job's group.
     """
     inner = f"sleep {_seconds(action.after)}; {_write(up + action.path, None)}"
+    if action.ignore_term:  # an ignored signal stays ignored in its `sleep` too
+        inner = f"trap '' TERM; {inner}"
     return (
         f'sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 & echo "grandchild $!" >>{witness}'
     )

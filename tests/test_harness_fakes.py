@@ -142,6 +142,18 @@ def test_grandchild_records_its_pid_and_writes_later(work: Path) -> None:
     assert (work / "late.txt").exists()
 
 
+def test_a_grandchild_that_ignores_term_survives_it_and_not_kill(work: Path) -> None:
+    assert run(work, [Grandchild(5, "late.txt", ignore_term=True)]).returncode == 0
+    (pid,) = parse_witness((work / WITNESS).read_text()).grandchildren
+    try:
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.2)  # time for the signal to land; a grandchild that obeyed is gone by then
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        assert stat.rpartition(")")[2].split()[0] != "Z", "the grandchild died of SIGTERM"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
 def test_daemon_records_its_pid_and_outlives_the_job(work: Path) -> None:
     done = run(work, [Daemon(), Write("after")])
     assert done.returncode == 0, done.stderr  # the job does not wait for its daemon
@@ -194,6 +206,8 @@ def test_parse_action_forms() -> None:
     assert parse_action({"sleep": 1}) == Sleep(1.0)
     assert parse_action({"write": {"path": "a", "content": 3}}) == Write("a", "3")
     assert parse_action({"grandchild": {"after": 0.5, "write": "g"}}) == Grandchild(0.5, "g")
+    ignoring = {"grandchild": {"after": 0.5, "write": "g", "ignore_term": True}}
+    assert parse_action(ignoring) == Grandchild(0.5, "g", ignore_term=True)
     with pytest.raises(ValueError, match="must be relative"):
         parse_action({"require": "/etc/passwd"})
 

@@ -579,6 +579,21 @@ def _kill_without_grace() -> None:
 
 
 @_mutant(
+    "no-drain-wakeup",
+    "stop.group-gone",
+    "While a stopped job's group outlives its shell, nothing wakes the loop to look again: "
+    "once the SIGKILL is sent, the run waits forever.",
+)
+def _no_drain_wakeup() -> None:
+    from coordinator import stopping
+
+    @_wrap(stopping.JobStop, "wake_at")
+    def wake_at(original, self, now):
+        self._draining = False  # what asks for the next look at the group
+        return original(self, now)
+
+
+@_mutant(
     "kill-only-leader",
     "stop.group-gone",
     "A stop signals only the job's shell, not its whole process group, so its children survive.",
