@@ -172,8 +172,12 @@ def compile_actions(actions: list[Action], *, witness: str, cwd: str | None = No
     w = shlex.quote(up + witness)
     end = f"date +'end %s%N' >>{w}"
     parts = ["set -e", f"date +'start %s%N' >>{w}"]
-    for action in actions:
-        parts.append(_compile(action, up=up, witness=w, end=end))
+    for index, action in enumerate(actions):
+        if isinstance(action, Grandchild):
+            ignoring = any(isinstance(earlier, IgnoreTerm) for earlier in actions[:index])
+            parts.append(_grandchild(action, up=up, witness=w, shell_ignores=ignoring))
+        else:
+            parts.append(_compile(action, up=up, witness=w, end=end))
     if not actions or not isinstance(actions[-1], _FINAL):
         parts.append(end)
     return "; ".join(parts)
@@ -205,7 +209,7 @@ def _compile(action: Action, *, up: str, witness: str, end: str) -> str:
         )
     if isinstance(action, Daemon):
         return f'sleep {HANG_SECONDS} </dev/null >/dev/null 2>&1 & echo "daemon $!" >>{witness}'
-    return _grandchild(action, up=up, witness=witness)
+    raise TypeError(f"no sh for {action!r}")  # a Grandchild is compile_actions' own
 
 
 def _write(path: str, content: str | None) -> str:
@@ -215,7 +219,7 @@ def _write(path: str, content: str | None) -> str:
     return body if parent in (".", "") else f"mkdir -p {shlex.quote(parent)}; {body}"
 
 
-def _grandchild(action: Grandchild, *, up: str, witness: str) -> str:
+def _grandchild(action: Grandchild, *, up: str, witness: str, shell_ignores: bool) -> str:
     """A second `sh` started in the background, in the job's group.
 
     The job itself records the grandchild's pid (`$!`) before going on, so the
@@ -223,14 +227,17 @@ def _grandchild(action: Grandchild, *, up: str, witness: str) -> str:
     grandchild wrote itself could come after the job ended, or never if it
     was killed first. Its stdio goes to /dev/null so it cannot hold the job's
     output open. With `ignore_term` it outlives a SIGTERM that ends the job's
-    shell: only the SIGKILL after `kill_grace` ends the job's group.
+    shell: only the SIGKILL after `kill_grace` ends the job's group. The job's
+    shell ignores SIGTERM around the fork, so the grandchild ignores it from
+    its first instruction (an ignored signal stays ignored across fork and
+    exec), with no moment in which a SIGTERM could still kill it; then the
+    shell takes the default back, unless an `ignore_term` before said otherwise.
     """
     inner = f"sleep {_seconds(action.after)}; {_write(up + action.path, None)}"
-    if action.ignore_term:  # an ignored signal stays ignored in its `sleep` too
-        inner = f"trap '' TERM; {inner}"
-    return (
-        f'sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 & echo "grandchild $!" >>{witness}'
-    )
+    start = f"sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &"
+    if action.ignore_term and not shell_ignores:
+        start = f"trap '' TERM; {start} trap - TERM;"
+    return f'{start} echo "grandchild $!" >>{witness}'
 
 
 def _seconds(value: float) -> str:
