@@ -156,9 +156,9 @@ def _ours_tools(python: Path, tmpfs: bool) -> list[Tool]:
     tools = []
     for strategy in ("eager", "wave"):
         label = f"ours {strategy}"
-        tools.append(Tool(strategy, label, _ours(python, strategy), version, ours=True))
+        argv = _ours(python, strategy)
+        tools.append(Tool(strategy, label, argv, version, ours=True))
         if tmpfs:
-            argv = _ours(python, strategy)
             tools.append(
                 Tool(f"{strategy}-tmpfs", f"{label} tmpfs", argv, version, ours=True, tmpfs=True)
             )

@@ -380,7 +380,8 @@ class Run:
         Raises CannotStart with the reason for its record (spec: start.failure).
         """
         try:
-            log_path = os.path.join(self._recorder.job_dir(job.name), LOG)
+            # Made already, unless the writer has not got this far ahead (recorder.py).
+            log_path = os.path.join(self._dir.prepare(job.name), LOG)
         except OSError as error:
             self._store_failed(error)
             raise CannotStart(f"cannot create its log: {error.strerror}") from error

@@ -10,9 +10,9 @@ and when it has no record to write, the directories and empty logs of jobs
 not started yet, in file order, so that starting them costs no creation.
 
 File system calls release the GIL, so the writer runs on another core while
-the loop waits in `select` or spawns. The loop hands it work with a deque
-and a condition; the writer hands back what it wrote, and wakes the loop
-only when the loop asked to hear of it (to call event callbacks in order,
+the loop waits in `select` or spawns. The loop hands it each turn's records
+with a deque and a condition; the writer hands back what it wrote, and wakes
+the loop once a batch is written (the loop calls event callbacks in order,
 once each record is on disk). Any OSError is kept in `error` for the loop
 to act on: it stops the run rather than run on without records.
 """
@@ -26,18 +26,15 @@ from collections.abc import Callable, Iterable
 from typing import Literal
 
 from coordinator.model import Record
-from coordinator.store import LOG, RunDir
+from coordinator.store import LOG, LOG_FLAGS, RunDir
 
 Kind = Literal["started", "ended"]
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
 class Recorder:
     """The writer thread of one run, and the loop's side of it."""
 
-    def __init__(
-        self, run_dir: RunDir, ahead: Iterable[str], *, wake: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, run_dir: RunDir, ahead: Iterable[str], *, wake: Callable[[], None]) -> None:
         """`wake` is called (from the writer) each time it has written all it was given."""
         self._dir = run_dir
         self._ahead = deque(ahead)  # job dirs to prepare while idle, in file order
@@ -62,10 +59,6 @@ class Recorder:
                 self._pending.extend(self._submitted)
                 self._ready.notify()
             self._submitted.clear()
-
-    def job_dir(self, name: str) -> str:
-        """The job's directory, created now unless the writer already made it."""
-        return self._dir.prepare(name)
 
     def written(self) -> list[tuple[Record, Kind]]:
         """The records written since the last call, in submission order."""
@@ -93,7 +86,7 @@ class Recorder:
             except OSError as error:
                 self.error = self.error or error
             self._written.append(task)
-            if not self._pending and self._wake is not None:  # a batch is done: tell the loop
+            if not self._pending:  # a batch is done: tell the loop
                 self._wake()
 
     def _next(self) -> tuple[Record, Kind] | str | None:
@@ -110,6 +103,6 @@ class Recorder:
         if self._dir.made(name):  # started already
             return
         try:
-            os.close(os.open(os.path.join(self._dir.prepare(name), LOG), _LOG_FLAGS, 0o666))
+            os.close(os.open(os.path.join(self._dir.prepare(name), LOG), LOG_FLAGS, 0o666))
         except OSError:
             self._ahead.clear()  # starting that job meets the same problem and reports it

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from coordinator import proctree
 from coordinator.stopping import JobStop
+from coordinator.store import LOG_FLAGS
 
 if TYPE_CHECKING:
     import subprocess
 
 _PROC = "/proc"
 _SHELL = "/bin/sh"
-_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 
 
 @dataclass
@@ -124,7 +124,7 @@ def start_shell(
         (os.POSIX_SPAWN_OPEN, 0, stdin, os.O_RDONLY, 0)
         if isinstance(stdin, str)
         else (os.POSIX_SPAWN_DUP2, stdin, 0),
-        (os.POSIX_SPAWN_OPEN, 1, stdout, _LOG_FLAGS, 0o666),
+        (os.POSIX_SPAWN_OPEN, 1, stdout, LOG_FLAGS, 0o666),
         (os.POSIX_SPAWN_DUP2, 1, 2)
         if stderr_to_stdout
         else (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),

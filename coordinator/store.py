@@ -12,7 +12,7 @@ run, one record at a time, so no two writes share it, and a fixed name costs
 no random name and leaves at most one stale file after a crash, which the
 next write replaces. Readers look only for `meta.json`. The JSON is written
 one field per line by the C encoder: `indent=` would use the pure-Python one,
-several times slower, and every record is written on the run loop's thread.
+several times slower, and every record of a run goes through it, one at a time.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from coordinator.timefmt import now
 
 META = "meta.json"
 LOG = "output.log"
+# How a job's output.log is opened: created if missing, appended to. Not close-on-exec:
+# the job's shell gets it as its stdout (runner.start_shell), at a spawn or ahead of it.
+LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
 TMP = ".meta.json.tmp"  # the one temp file of a job dir: see the module doc
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _encode = json.JSONEncoder(ensure_ascii=False).encode
